@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! From per-scale residuals to one anomaly map and one image score.
+
+use tch::{Kind, Tensor};
+
+use crate::config::ScaleConfig;
+use crate::model::Residuals;
+
+/// Fuses per-scale residuals into a [B, 1, size, size] map: each direction is divided by its mean on the
+/// training images (so the two domains are comparable), the directions are averaged, each scale is
+/// upsampled bilinearly, the scales are averaged, and the result is optionally blurred.
+pub fn fuse(residuals: &[Residuals], scales: &[ScaleConfig], size: i64, blur_sigma: f64) -> Tensor {
+    let upsampled: Vec<Tensor> = residuals
+        .iter()
+        .zip(scales)
+        .map(|(r, scale)| {
+            let map = (&r.forward / scale.forward_residual_mean
+                + &r.backward / scale.backward_residual_mean)
+                * 0.5;
+            map.upsample_bilinear2d([size, size], false, None, None)
+        })
+        .collect();
+    let fused = Tensor::stack(&upsampled, 0).mean_dim([0].as_slice(), false, Kind::Float);
+    gaussian_blur(&fused, blur_sigma)
+}
+
+/// Separable Gaussian blur of a [B, 1, H, W] map with radius 4σ and replicated borders.
+pub fn gaussian_blur(map: &Tensor, sigma: f64) -> Tensor {
+    if sigma <= 0.0 {
+        return map.shallow_clone();
+    }
+    let radius = (4.0 * sigma).ceil() as i64;
+    let taps = Tensor::arange_start(-radius, radius + 1, (Kind::Float, map.device()));
+    let kernel = (taps.square() / (-2.0 * sigma * sigma)).exp();
+    let kernel = &kernel / kernel.sum(Kind::Float);
+    let length = 2 * radius + 1;
+    let padded = map.pad([radius, radius, radius, radius], "replicate", None);
+    padded
+        .conv2d(
+            &kernel.view([1, 1, 1, length]),
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )
+        .conv2d(
+            &kernel.view([1, 1, length, 1]),
+            None::<Tensor>,
+            [1, 1],
+            [0, 0],
+            [1, 1],
+            1,
+        )
+}
+
+/// An anomaly map on the CPU, row-major, in raw fused units (divide by the threshold to normalise).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnomalyMap {
+    pub width: usize,
+    pub height: usize,
+    pub values: Vec<f32>,
+}
+
+impl AnomalyMap {
+    /// Copies a [1, 1, H, W] or [H, W] map to the CPU.
+    pub fn from_tensor(map: &Tensor) -> crate::Result<Self> {
+        let size = map.size();
+        let (height, width) = (size[size.len() - 2] as usize, size[size.len() - 1] as usize);
+        let values = Vec::<f32>::try_from(
+            map.to_device(tch::Device::Cpu)
+                .to_kind(Kind::Float)
+                .contiguous()
+                .view([-1]),
+        )?;
+        Ok(AnomalyMap {
+            width,
+            height,
+            values,
+        })
+    }
+
+    pub fn max(&self) -> f32 {
+        self.values
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// The map resampled bilinearly to another size (pixel centres aligned, like the model's upsampling).
+    pub fn resized(&self, width: usize, height: usize) -> AnomalyMap {
+        let sample = |x: f32, max: usize| {
+            let x = x.clamp(0.0, (max - 1) as f32);
+            let x0 = x.floor() as usize;
+            (x0, (x0 + 1).min(max - 1), x - x0 as f32)
+        };
+        let mut values = Vec::with_capacity(width * height);
+        for row in 0..height {
+            let sy = (row as f32 + 0.5) * self.height as f32 / height as f32 - 0.5;
+            let (y0, y1, fy) = sample(sy, self.height);
+            for col in 0..width {
+                let sx = (col as f32 + 0.5) * self.width as f32 / width as f32 - 0.5;
+                let (x0, x1, fx) = sample(sx, self.width);
+                let at = |y: usize, x: usize| self.values[y * self.width + x];
+                let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
+                let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
+                values.push(top * (1.0 - fy) + bottom * fy);
+            }
+        }
+        AnomalyMap {
+            width,
+            height,
+            values,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn blur_keeps_mass_and_spreads_a_peak() {
+        let mut map = Tensor::zeros([1, 1, 33, 33], (Kind::Float, Device::Cpu));
+        let _ = map.get(0).get(0).get(16).get(16).fill_(1.0);
+        let blurred = gaussian_blur(&map, 2.0);
+        assert_eq!(blurred.size(), vec![1, 1, 33, 33]);
+        assert!((blurred.sum(Kind::Float).double_value(&[]) - 1.0).abs() < 1e-4);
+        let peak = blurred.double_value(&[0, 0, 16, 16]);
+        assert!(
+            (peak - 1.0 / (2.0 * std::f64::consts::PI * 4.0)).abs() < 1e-3,
+            "{peak}"
+        );
+        let _ = map.fill_(2.5);
+        let flat = gaussian_blur(&map, 3.0);
+        assert!((flat - 2.5).abs().max().double_value(&[]) < 1e-5);
+    }
+
+    #[test]
+    fn resizing_keeps_constant_maps_and_interpolates() {
+        let map = AnomalyMap {
+            width: 2,
+            height: 1,
+            values: vec![0.0, 1.0],
+        };
+        let wide = map.resized(4, 2);
+        assert_eq!(
+            wide.values,
+            vec![0.0, 0.25, 0.75, 1.0, 0.0, 0.25, 0.75, 1.0]
+        );
+        assert_eq!(wide.max(), 1.0);
+    }
+}

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `nfbmr` command line: train, score and inspect NF-BMR models.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use nfbmr::config::FlowConfig;
+use nfbmr::data::dagm::{self, Split, SynthOptions};
+use nfbmr::data::folder;
+use nfbmr::device::device_name;
+use nfbmr::heatmap::{self, Colormap};
+use nfbmr::model::backbone;
+use nfbmr::train::{self, BackboneChoice, Progress, TrainOptions};
+use nfbmr::{Detector, DeviceSpec, frame, modelfile, weights};
+
+#[derive(Parser)]
+#[command(
+    name = "nfbmr",
+    version,
+    about = "Find visual defects with NF-BMR models trained on good parts only"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic DAGM-like dataset (textures with defects and masks, DAGM 2007 layout)
+    Synth(SynthArgs),
+    /// Train a model on good images
+    Train(TrainArgs),
+    /// Score images with a model: score, verdict and optional heatmaps
+    Score(ScoreArgs),
+    /// Describe a model file
+    Info(InfoArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Classes to write, e.g. 1-3 or 1,3
+    #[arg(long, default_value = "1-3", value_name = "LIST")]
+    classes: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Image side in pixels
+    #[arg(long, default_value_t = 256, value_name = "PX")]
+    size: u32,
+    /// Images per class in Train
+    #[arg(long, default_value_t = 100)]
+    train: usize,
+    /// Images per class in Test
+    #[arg(long, default_value_t = 50)]
+    test: usize,
+    /// Fraction of each split that is defective
+    #[arg(long, default_value_t = 0.2)]
+    defect_fraction: f64,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Folder of good images (PNG, JPEG or BMP; colour or grey; any size). A `good/` subfolder is used when
+    /// present, so a folder-layout dataset can be passed as is. With --class, a DAGM 2007 dataset root.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// DAGM class folder (e.g. Class1): train on the good images of its Train split
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+    /// Where to write the model
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    out: PathBuf,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// Side of the square input the frames are resized to
+    #[arg(long, default_value_t = 256, value_name = "PX")]
+    image_size: i64,
+    /// efficientnet-lite0, or torchscript:PATH for a TorchScript module returning a list of feature maps
+    #[arg(long, default_value = backbone::EFFICIENTNET_LITE0, value_name = "NAME")]
+    backbone: String,
+    /// Backbone outputs used as feature scales: EfficientNet-Lite0 block indices (default 2,4,7), or
+    /// indices into a TorchScript backbone's returned list (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "N,N,N")]
+    blocks: Option<Vec<usize>>,
+    /// Epochs of both stages (overridden by --flow-epochs and --mapper-epochs)
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Epochs of stage 1 (flows)
+    #[arg(long)]
+    flow_epochs: Option<usize>,
+    /// Epochs of stage 2 (BMR mappers)
+    #[arg(long)]
+    mapper_epochs: Option<usize>,
+    /// Coupling steps per flow
+    #[arg(long, default_value_t = FlowConfig::default().steps)]
+    flow_steps: usize,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Gaussian blur of the anomaly map in pixels of the model input (0 = none)
+    #[arg(long, default_value_t = 4.0)]
+    blur_sigma: f64,
+    /// Fraction of the good images held out to set the threshold
+    #[arg(long, default_value_t = 0.1)]
+    hold_out: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Images to score
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// Write a heatmap overlay PNG per image into this folder
+    #[arg(long, value_name = "DIR")]
+    heatmap: Option<PathBuf>,
+    /// One JSON object per image on stdout instead of text
+    #[arg(long)]
+    json: bool,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// turbo, jet, inferno or gray
+    #[arg(long, default_value = "turbo")]
+    colormap: Colormap,
+    /// Heatmap opacity, 0 to 1
+    #[arg(long, default_value_t = 0.5)]
+    alpha: f32,
+}
+
+#[derive(Args)]
+struct InfoArgs {
+    #[arg(value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Print the configuration as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => run_synth(args),
+        Command::Train(args) => run_train(args),
+        Command::Score(args) => run_score(args),
+        Command::Info(args) => run_info(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn backbone_choice(args: &TrainArgs) -> Result<BackboneChoice> {
+    if let Some(path) = args.backbone.strip_prefix("torchscript:") {
+        return Ok(BackboneChoice::TorchScript {
+            path: path.into(),
+            taps: args.blocks.clone(),
+        });
+    }
+    if args.backbone != backbone::EFFICIENTNET_LITE0 {
+        bail!(
+            "unknown backbone '{}': use {} or torchscript:PATH",
+            args.backbone,
+            backbone::EFFICIENTNET_LITE0
+        );
+    }
+    Ok(BackboneChoice::EfficientNetLite0 {
+        weights: weights::backbone_weights(backbone::EFFICIENTNET_LITE0)?,
+        taps: args
+            .blocks
+            .clone()
+            .unwrap_or_else(|| backbone::DEFAULT_LITE0_TAPS.to_vec()),
+    })
+}
+
+/// Parses `1-3,5` into [1, 2, 3, 5].
+fn parse_classes(list: &str) -> Result<Vec<usize>> {
+    let mut classes = Vec::new();
+    for part in list.split(',').map(str::trim) {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (usize, usize) = (
+            first
+                .trim()
+                .parse()
+                .with_context(|| format!("bad class list '{list}'"))?,
+            last.trim()
+                .parse()
+                .with_context(|| format!("bad class list '{list}'"))?,
+        );
+        if first == 0 || first > last {
+            bail!("bad class range '{part}' in '{list}'");
+        }
+        classes.extend(first..=last);
+    }
+    Ok(classes)
+}
+
+fn run_synth(args: SynthArgs) -> Result<ExitCode> {
+    let classes = parse_classes(&args.classes)?;
+    let options = SynthOptions {
+        seed: args.seed,
+        size: args.size,
+        train: args.train,
+        test: args.test,
+        defect_fraction: args.defect_fraction,
+    };
+    let bar = ProgressBar::new(classes.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} ETA {eta_precise}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("synthesising");
+    for class in classes {
+        dagm::write_synthetic_class(&args.out, class, &options)?;
+        bar.inc(1);
+    }
+    bar.finish();
+    eprintln!("wrote {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The good training images named by --data and --class, and a description of where they came from.
+fn training_images(args: &TrainArgs) -> Result<(Vec<PathBuf>, String)> {
+    if let Some(class) = &args.class {
+        let images: Vec<PathBuf> = dagm::read_split(&args.data, class, Split::Train)?
+            .into_iter()
+            .filter(|image| !image.defective)
+            .map(|image| image.path)
+            .collect();
+        if images.is_empty() {
+            bail!("{class} has no good images in its Train split");
+        }
+        return Ok((
+            images,
+            format!("{} ({class}, DAGM Train, good)", args.data.display()),
+        ));
+    }
+    let good = args.data.join("good");
+    let dir = if good.is_dir() {
+        good
+    } else {
+        args.data.clone()
+    };
+    Ok((folder::list_images(&dir)?, dir.display().to_string()))
+}
+
+fn run_train(args: TrainArgs) -> Result<ExitCode> {
+    let (images, source) = training_images(&args)?;
+    let mut options = TrainOptions::new(backbone_choice(&args)?);
+    options.image_size = args.image_size;
+    options.flow.steps = args.flow_steps;
+    options.flow_epochs = args
+        .flow_epochs
+        .or(args.epochs)
+        .unwrap_or(options.flow_epochs);
+    options.mapper_epochs = args
+        .mapper_epochs
+        .or(args.epochs)
+        .unwrap_or(options.mapper_epochs);
+    options.batch_size = args.batch_size;
+    options.blur_sigma = args.blur_sigma;
+    options.hold_out = args.hold_out;
+    options.seed = args.seed;
+    options.device = args.device;
+    let device = args.device.resolve()?;
+    eprintln!(
+        "training on {} good images from {source} on {}",
+        images.len(),
+        device_name(device)
+    );
+
+    let style = ProgressStyle::with_template(
+        "{msg:20} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {prefix}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    let mut bar: Option<ProgressBar> = None;
+    let mut report = |event: Progress| match event {
+        Progress::Begin(stage, steps) => {
+            if let Some(done) = bar.take() {
+                done.finish();
+            }
+            let next = ProgressBar::new(steps).with_style(style.clone());
+            next.set_message(stage.label());
+            next.enable_steady_tick(Duration::from_millis(500));
+            bar = Some(next);
+        }
+        Progress::Step(loss) => {
+            if let Some(bar) = &bar {
+                if let Some(loss) = loss {
+                    bar.set_prefix(format!("loss {loss:.4}"));
+                }
+                bar.inc(1);
+            }
+        }
+    };
+    let mut model = train::train(&images, &options, &mut report)?;
+    if let Some(done) = bar.take() {
+        done.finish();
+    }
+    model.config.training.source = source;
+    model
+        .save(&args.out)
+        .with_context(|| format!("saving {}", args.out.display()))?;
+    let t = &model.config.thresholds;
+    eprintln!(
+        "wrote {} in {:.0} s; threshold {:.4} ({})",
+        args.out.display(),
+        model.config.training.seconds,
+        t.image,
+        t.method
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_score(args: ScoreArgs) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.alpha) {
+        bail!("--alpha must be between 0 and 1, got {}", args.alpha);
+    }
+    let detector = Detector::load(&args.model, args.device)?;
+    if let Some(dir) = &args.heatmap {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating heatmap folder {}", dir.display()))?;
+    }
+    let lut = args.colormap.lut();
+    let mut failures = 0;
+    // A bad image is reported and skipped; the others are still scored.
+    for path in &args.images {
+        match score_one(&detector, path, &args, &lut) {
+            Ok(line) => println!("{line}"),
+            Err(err) => {
+                failures += 1;
+                eprintln!("error: {err:#}");
+            }
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn score_one(
+    detector: &Detector,
+    path: &Path,
+    args: &ScoreArgs,
+    lut: &[[u8; 3]],
+) -> Result<String> {
+    let image = frame::load_rgb(path)?;
+    let detection = detector.infer(&frame::rgb_frame(&image))?;
+    let verdict = if detection.is_anomaly {
+        "DEFECT"
+    } else {
+        "good"
+    };
+    let heatmap = match &args.heatmap {
+        Some(dir) => {
+            let mut overlay = image.clone();
+            let map = detection
+                .map
+                .resized(image.width() as usize, image.height() as usize);
+            let threshold = detector.config().thresholds.pixel as f32;
+            heatmap::blend_rgb(&mut overlay, &map, threshold, lut, args.alpha, false);
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let out = dir.join(format!("{stem}.heatmap.png"));
+            overlay
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            Some(out)
+        }
+        None => None,
+    };
+    Ok(if args.json {
+        json!({
+            "image": path,
+            "score": detection.score,
+            "raw-score": detection.raw_score,
+            "threshold": detector.config().thresholds.image,
+            "is-anomaly": detection.is_anomaly,
+            "model-id": detector.model_id(),
+            "heatmap": heatmap,
+        })
+        .to_string()
+    } else {
+        format!(
+            "{}\tscore {:.3}\traw {:.4}\t{verdict}",
+            path.display(),
+            detection.score,
+            detection.raw_score
+        )
+    })
+}
+
+fn run_info(args: InfoArgs) -> Result<ExitCode> {
+    let file = modelfile::read(&args.model)?;
+    let size = std::fs::metadata(&args.model)?.len();
+    let parameters: i64 = file.tensors.values().map(|t| t.numel() as i64).sum();
+    if args.json {
+        let mut value = serde_json::to_value(&file.config)?;
+        value["model_id"] = json!(file.id);
+        value["file_bytes"] = json!(size);
+        value["tensors"] = json!(file.tensors.len());
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &file.config;
+    println!("model        {} ({})", args.model.display(), file.id);
+    println!(
+        "format       version {} written by nfbmr {}",
+        c.format_version, c.crate_version
+    );
+    println!(
+        "size         {:.1} MB, {} tensors, {parameters} values",
+        size as f64 / 1e6,
+        file.tensors.len()
+    );
+    println!(
+        "backbone     {} at {}x{} px",
+        c.backbone.id, c.image_size, c.image_size
+    );
+    for (k, s) in c.scales.iter().enumerate() {
+        println!(
+            "scale {k}      block {:2}: {} x {}x{}, mapper width {}, residual units {:.4} / {:.4}",
+            s.block,
+            s.channels,
+            s.height,
+            s.width,
+            s.mapper_latent,
+            s.forward_residual_mean,
+            s.backward_residual_mean
+        );
+    }
+    println!(
+        "flow         {} steps, hidden ratio {}, clamp {}",
+        c.flow.steps, c.flow.hidden_ratio, c.flow.clamp
+    );
+    println!("blur         sigma {} px", c.blur_sigma);
+    println!(
+        "threshold    image {:.4}, pixel {:.4} ({})",
+        c.thresholds.image, c.thresholds.pixel, c.thresholds.method
+    );
+    let t = &c.training;
+    println!(
+        "training     {} images (+{} held out) from {}, seed {}, {}+{} epochs, {:.0} s on {}",
+        t.images, t.held_out, t.source, t.seed, t.flow_epochs, t.mapper_epochs, t.seconds, t.device
+    );
+    Ok(ExitCode::SUCCESS)
+}

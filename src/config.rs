@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Everything that describes a trained model besides its tensors. Serialised as JSON into the model file's
+//! safetensors metadata, so a model file explains itself (`nfbmr info`).
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a reader of an older version could misread a newer file.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub format_version: u32,
+    /// Version of the crate that wrote the file.
+    pub crate_version: String,
+    pub backbone: BackboneConfig,
+    /// Side of the square the frame is resized to before the backbone.
+    pub image_size: i64,
+    /// One entry per feature scale, in backbone order.
+    pub scales: Vec<ScaleConfig>,
+    pub flow: FlowConfig,
+    /// Gaussian blur of the fused map, in pixels of the `image_size` map; 0 disables it.
+    pub blur_sigma: f64,
+    pub thresholds: Thresholds,
+    pub training: TrainingSummary,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackboneConfig {
+    /// `efficientnet-lite0` or `torchscript`.
+    pub id: String,
+    /// Per-channel mean and standard deviation applied to RGB values scaled to [0, 1].
+    pub mean: [f64; 3],
+    pub std: [f64; 3],
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScaleConfig {
+    /// Backbone block whose output feeds this scale (the index of the returned map for TorchScript).
+    pub block: usize,
+    pub channels: i64,
+    pub height: i64,
+    pub width: i64,
+    /// Width `c` of the BMR mappers' shared middle unit.
+    pub mapper_latent: i64,
+    /// Mean target-domain (forward) residual over the training images, the map's unit.
+    pub forward_residual_mean: f64,
+    /// Mean source-domain (backward) residual over the training images.
+    pub backward_residual_mean: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowConfig {
+    pub steps: usize,
+    /// Hidden width of each coupling subnet, relative to the scale's channels.
+    pub hidden_ratio: f64,
+    /// Soft clamp of the coupling log-scales.
+    pub clamp: f64,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            steps: 4,
+            hidden_ratio: 1.0,
+            clamp: 2.0,
+        }
+    }
+}
+
+/// Decision thresholds on the raw fused map. A score of `raw / image` ≥ 1 flags the frame.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub image: f64,
+    /// Pixel threshold for defect regions; equal to `image` unless calibrated apart.
+    pub pixel: f64,
+    /// How the thresholds were set, for `nfbmr info` and the logs.
+    pub method: String,
+    /// Number of good images the thresholds were estimated from.
+    pub samples: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSummary {
+    pub images: usize,
+    pub held_out: usize,
+    pub source: String,
+    pub seed: u64,
+    pub flow_epochs: usize,
+    pub mapper_epochs: usize,
+    pub final_flow_loss: f64,
+    pub final_mapper_loss: f64,
+    pub seconds: f64,
+    pub device: String,
+}

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The detector: a loaded model on a device, turning one frame into a score, a verdict and a map. This is
+//! the only API the GStreamer element calls.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::{Device, Tensor, nn};
+
+use crate::anomaly::{self, AnomalyMap};
+use crate::config::ModelConfig;
+use crate::device::DeviceSpec;
+use crate::error::{Error, Result};
+use crate::frame::{self, Frame};
+use crate::model::NfBmr;
+use crate::model::backbone::{self, Backbone, EfficientNetLite};
+use crate::modelfile;
+
+/// Name of the tensor holding a TorchScript backbone's serialised module.
+pub const TORCHSCRIPT_TENSOR: &str = "backbone.torchscript";
+
+/// The result for one frame.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    /// Maximum of the fused anomaly map, in the model's raw units.
+    pub raw_score: f64,
+    /// `raw_score` divided by the image threshold: 1.0 is the decision boundary.
+    pub score: f64,
+    pub is_anomaly: bool,
+    /// The fused map at the model's input resolution, raw units.
+    pub map: AnomalyMap,
+}
+
+pub struct Detector {
+    config: ModelConfig,
+    device: Device,
+    backbone: Backbone,
+    head: NfBmr,
+    // Owns the variables that `backbone` and `head` hold shallow references to.
+    _variables: nn::VarStore,
+    model_id: String,
+}
+
+impl Detector {
+    /// Loads and validates a `.nfbmr` file onto a device.
+    pub fn load(path: &Path, device: DeviceSpec) -> Result<Self> {
+        let device = device.resolve()?;
+        let file = modelfile::read(path)?;
+        Self::from_tensors(file.config, file.tensors, file.id, device, path)
+    }
+
+    /// Builds a detector from a configuration and its named tensors; `source` names them in errors.
+    pub fn from_tensors(
+        config: ModelConfig,
+        mut tensors: HashMap<String, Tensor>,
+        model_id: String,
+        device: Device,
+        source: &Path,
+    ) -> Result<Self> {
+        validate_config(&config).map_err(|problem| Error::model_file(source, problem))?;
+        let rng = crate::model::lock_global_rng();
+        let variables = nn::VarStore::new(device);
+        let root = variables.root();
+        let taps: Vec<usize> = config.scales.iter().map(|s| s.block).collect();
+        let backbone = match config.backbone.id.as_str() {
+            backbone::EFFICIENTNET_LITE0 => {
+                let net = EfficientNetLite::features(&(&root / "backbone"), &taps)?;
+                Backbone::EfficientNetLite(Box::new(net))
+            }
+            backbone::TORCHSCRIPT => {
+                let module = tensors.remove(TORCHSCRIPT_TENSOR).ok_or_else(|| {
+                    Error::model_file(source, format!("is missing tensor '{TORCHSCRIPT_TENSOR}'"))
+                })?;
+                let bytes = Vec::<u8>::try_from(&module.flatten(0, -1))?;
+                Backbone::torchscript(&bytes, taps, device)
+                    .map_err(|e| Error::model_file(source, e.to_string()))?
+            }
+            other => {
+                return Err(Error::model_file(
+                    source,
+                    format!("names unknown backbone '{other}'"),
+                ));
+            }
+        };
+        let head = NfBmr::new(&root, &root, &config);
+        drop(rng);
+        modelfile::bind(&variables, &tensors, false, source)?;
+        let mut variables = variables;
+        variables.freeze();
+        let detector = Detector {
+            config,
+            device,
+            backbone,
+            head,
+            _variables: variables,
+            model_id,
+        };
+        detector.check_feature_shapes(source)?;
+        Ok(detector)
+    }
+
+    /// Runs the backbone once on a blank input so that a backbone disagreeing with the configuration
+    /// fails at load time, not on the first frame.
+    fn check_feature_shapes(&self, source: &Path) -> Result<()> {
+        let size = self.config.image_size;
+        let blank = Tensor::zeros([1, 3, size, size], (tch::Kind::Float, self.device));
+        let features = tch::no_grad(|| self.backbone.features(&blank))?;
+        let expected: Vec<Vec<i64>> = self
+            .config
+            .scales
+            .iter()
+            .map(|s| vec![1, s.channels, s.height, s.width])
+            .collect();
+        let actual: Vec<Vec<i64>> = features.iter().map(Tensor::size).collect();
+        if actual != expected {
+            return Err(Error::model_file(
+                source,
+                format!(
+                    "backbone produces feature maps {actual:?}, the model expects {expected:?}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// Normalised model input [B, 3, S, S] from uint8 RGB pixels [B, 3, H, W] on this device.
+    pub fn preprocess(&self, pixels: &Tensor) -> Tensor {
+        let backbone = &self.config.backbone;
+        frame::normalise(
+            &pixels.to_device(self.device),
+            self.config.image_size,
+            backbone.mean,
+            backbone.std,
+        )
+    }
+
+    /// Backbone feature maps of a preprocessed batch.
+    pub fn features(&self, input: &Tensor) -> Result<Vec<Tensor>> {
+        tch::no_grad(|| self.backbone.features(input))
+    }
+
+    /// Fused anomaly maps [B, 1, S, S] (raw units) of a preprocessed batch.
+    pub fn anomaly_maps(&self, input: &Tensor) -> Result<Tensor> {
+        tch::no_grad(|| {
+            let features = self.backbone.features(input)?;
+            let residuals = self.head.residuals(&self.head.domains(&features), false);
+            Ok(anomaly::fuse(
+                &residuals,
+                &self.config.scales,
+                self.config.image_size,
+                self.config.blur_sigma,
+            ))
+        })
+    }
+
+    /// Scores one frame.
+    pub fn infer(&self, frame: &Frame) -> Result<Detection> {
+        let input = self.preprocess(&frame.to_tensor(self.device)?);
+        let map = AnomalyMap::from_tensor(&self.anomaly_maps(&input)?)?;
+        Ok(self.detection(map))
+    }
+
+    /// Score and verdict of a raw map.
+    pub fn detection(&self, map: AnomalyMap) -> Detection {
+        let raw_score = map.max() as f64;
+        let score = raw_score / self.config.thresholds.image;
+        Detection {
+            raw_score,
+            score,
+            is_anomaly: score >= 1.0,
+            map,
+        }
+    }
+}
+
+fn validate_config(config: &ModelConfig) -> std::result::Result<(), String> {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if config.scales.is_empty() {
+        return Err("has a configuration without feature scales".into());
+    }
+    if !(32..=4096).contains(&config.image_size) {
+        return Err(format!(
+            "has image size {}, expected 32 to 4096",
+            config.image_size
+        ));
+    }
+    for (k, scale) in config.scales.iter().enumerate() {
+        if !positive(scale.forward_residual_mean) || !positive(scale.backward_residual_mean) {
+            return Err(format!(
+                "has invalid residual statistics for scale {k} (must be finite and positive)"
+            ));
+        }
+    }
+    let t = &config.thresholds;
+    if !positive(t.image) || !positive(t.pixel) {
+        return Err(format!(
+            "has invalid thresholds (image {}, pixel {}): must be finite and positive",
+            t.image, t.pixel
+        ));
+    }
+    if !(config.blur_sigma.is_finite() && config.blur_sigma >= 0.0) {
+        return Err(format!("has invalid blur sigma {}", config.blur_sigma));
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The frozen ImageNet feature extractor that defines the source domain.
+//!
+//! EfficientNet-Lite (Tan & Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019; the Lite variants
+//! drop squeeze-excitation, use ReLU6 and fix the stem and head widths). Variable names follow the
+//! lukemelas/`efficientnet-lite-pytorch` checkpoints (`_conv_stem`, `_blocks.N._depthwise_conv`, …) so the
+//! packaged ImageNet weights load unchanged. The weights come from TensorFlow, hence TF "SAME" padding
+//! (asymmetric on stride-2 convolutions) and BatchNorm eps 1e-3.
+//!
+//! A TorchScript module returning a list of feature maps can stand in for it.
+
+use std::io::Cursor;
+
+use tch::nn;
+use tch::{CModule, Device, IValue, Tensor};
+
+use crate::error::{Error, Result};
+
+/// Identifier of the native backbone in model files and on the command line.
+pub const EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
+/// Identifier of a user-supplied TorchScript backbone.
+pub const TORCHSCRIPT: &str = "torchscript";
+
+/// Lite0 stages: (repeats, kernel, stride, expand ratio, input channels, output channels).
+const LITE0_STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+];
+const STEM_CHANNELS: i64 = 32;
+const HEAD_CHANNELS: i64 = 1280;
+const IMAGENET_CLASSES: i64 = 1000;
+const BN_EPS: f64 = 1e-3;
+
+/// The default source-domain taps: the outputs of blocks 2, 4 and 7 (24 channels at stride 4, 40 at stride 8,
+/// 80 at stride 16), the EfficientNet counterpart of ResNet's layer1–layer3.
+pub const DEFAULT_LITE0_TAPS: [usize; 3] = [2, 4, 7];
+
+/// Inputs are scaled to [-1, 1], as the TensorFlow Lite models were trained.
+pub const LITE_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
+pub const LITE_STD: [f64; 3] = [0.5, 0.5, 0.5];
+/// Normalisation assumed for TorchScript backbones (torchvision's ImageNet statistics).
+pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
+
+#[derive(Clone, Copy, Debug)]
+struct BlockArgs {
+    kernel: i64,
+    stride: i64,
+    expand: i64,
+    c_in: i64,
+    c_out: i64,
+}
+
+fn lite0_blocks() -> Vec<BlockArgs> {
+    LITE0_STAGES
+        .iter()
+        .flat_map(|&(repeats, kernel, stride, expand, c_in, c_out)| {
+            (0..repeats).map(move |i| BlockArgs {
+                kernel,
+                // Only the first block of a stage changes resolution and width.
+                stride: if i == 0 { stride } else { 1 },
+                expand,
+                c_in: if i == 0 { c_in } else { c_out },
+                c_out,
+            })
+        })
+        .collect()
+}
+
+/// Output channels of each Lite0 block, indexed like `_blocks.N`.
+pub fn lite0_block_channels() -> Vec<i64> {
+    lite0_blocks().iter().map(|b| b.c_out).collect()
+}
+
+/// Output stride of each Lite0 block, indexed like `_blocks.N`.
+pub fn lite0_block_strides() -> Vec<i64> {
+    let mut stride = 2; // the stem
+    lite0_blocks()
+        .iter()
+        .map(|b| {
+            stride *= b.stride;
+            stride
+        })
+        .collect()
+}
+
+/// A convolution with TensorFlow "SAME" padding: output size ceil(n / stride), extra padding at the end.
+#[derive(Debug)]
+struct SameConv {
+    conv: nn::Conv2D,
+    kernel: i64,
+    stride: i64,
+}
+
+impl SameConv {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, groups: i64) -> Self {
+        // Stride 1 with an odd kernel is symmetric: let the convolution pad, which avoids a copy.
+        let padding = if stride == 1 { kernel / 2 } else { 0 };
+        let config = nn::ConvConfig {
+            stride,
+            padding,
+            groups,
+            bias: false,
+            ..Default::default()
+        };
+        SameConv {
+            conv: nn::conv2d(p, c_in, c_out, kernel, config),
+            kernel,
+            stride,
+        }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        if self.stride == 1 {
+            return xs.apply(&self.conv);
+        }
+        let pad = |n: i64| {
+            let out = (n + self.stride - 1) / self.stride;
+            ((out - 1) * self.stride + self.kernel - n).max(0)
+        };
+        let (h, w) = (xs.size()[2], xs.size()[3]);
+        let (ph, pw) = (pad(h), pad(w));
+        xs.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
+            .apply(&self.conv)
+    }
+}
+
+fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
+    let config = nn::BatchNormConfig {
+        eps: BN_EPS,
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, channels, config)
+}
+
+fn relu6(xs: &Tensor) -> Tensor {
+    xs.clamp(0.0, 6.0)
+}
+
+/// Mobile inverted bottleneck without squeeze-excitation.
+#[derive(Debug)]
+struct MbConv {
+    expand: Option<(nn::Conv2D, nn::BatchNorm)>,
+    depthwise: SameConv,
+    bn1: nn::BatchNorm,
+    project: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    residual: bool,
+}
+
+impl MbConv {
+    fn new(p: nn::Path, args: BlockArgs) -> Self {
+        let hidden = args.c_in * args.expand;
+        let pointwise = nn::ConvConfig {
+            bias: false,
+            ..Default::default()
+        };
+        let expand = (args.expand != 1).then(|| {
+            (
+                nn::conv2d(&p / "_expand_conv", args.c_in, hidden, 1, pointwise),
+                batch_norm(&p / "_bn0", hidden),
+            )
+        });
+        MbConv {
+            expand,
+            depthwise: SameConv::new(
+                &p / "_depthwise_conv",
+                hidden,
+                hidden,
+                args.kernel,
+                args.stride,
+                hidden,
+            ),
+            bn1: batch_norm(&p / "_bn1", hidden),
+            project: nn::conv2d(&p / "_project_conv", hidden, args.c_out, 1, pointwise),
+            bn2: batch_norm(&p / "_bn2", args.c_out),
+            residual: args.stride == 1 && args.c_in == args.c_out,
+        }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let hidden = match &self.expand {
+            Some((conv, bn)) => relu6(&xs.apply(conv).apply_t(bn, false)),
+            None => xs.shallow_clone(),
+        };
+        let hidden = relu6(&self.depthwise.forward(&hidden).apply_t(&self.bn1, false));
+        let out = hidden.apply(&self.project).apply_t(&self.bn2, false);
+        if self.residual { out + xs } else { out }
+    }
+}
+
+/// The ImageNet classifier on top of the last block; only built to check that real weights are loaded.
+#[derive(Debug)]
+struct ClassifierHead {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    fc: nn::Linear,
+}
+
+/// EfficientNet-Lite0 truncated after the last block a detector taps.
+#[derive(Debug)]
+pub struct EfficientNetLite {
+    stem: SameConv,
+    bn0: nn::BatchNorm,
+    blocks: Vec<MbConv>,
+    taps: Vec<usize>,
+    head: Option<ClassifierHead>,
+}
+
+impl EfficientNetLite {
+    /// The feature extractor returning the outputs of blocks `taps` (ascending, indices into `_blocks`).
+    pub fn features(p: &nn::Path, taps: &[usize]) -> Result<Self> {
+        let all = lite0_blocks();
+        let is_ascending = taps.windows(2).all(|w| w[0] < w[1]);
+        match taps.last() {
+            Some(&last) if last < all.len() && is_ascending => {}
+            _ => {
+                return Err(Error::Backbone(format!(
+                    "blocks {taps:?} must be ascending indices below {}",
+                    all.len()
+                )));
+            }
+        }
+        let depth = taps[taps.len() - 1] + 1;
+        Ok(Self::build(p, &all[..depth], taps.to_vec(), false))
+    }
+
+    /// The whole network with its ImageNet classifier.
+    pub fn classifier(p: &nn::Path) -> Self {
+        let all = lite0_blocks();
+        Self::build(p, &all, vec![], true)
+    }
+
+    fn build(p: &nn::Path, blocks: &[BlockArgs], taps: Vec<usize>, with_head: bool) -> Self {
+        let head = with_head.then(|| {
+            let last = blocks[blocks.len() - 1].c_out;
+            ClassifierHead {
+                conv: nn::conv2d(
+                    p / "_conv_head",
+                    last,
+                    HEAD_CHANNELS,
+                    1,
+                    nn::ConvConfig {
+                        bias: false,
+                        ..Default::default()
+                    },
+                ),
+                bn: batch_norm(p / "_bn1", HEAD_CHANNELS),
+                fc: nn::linear(
+                    p / "_fc",
+                    HEAD_CHANNELS,
+                    IMAGENET_CLASSES,
+                    Default::default(),
+                ),
+            }
+        });
+        EfficientNetLite {
+            stem: SameConv::new(p / "_conv_stem", 3, STEM_CHANNELS, 3, 2, 1),
+            bn0: batch_norm(p / "_bn0", STEM_CHANNELS),
+            blocks: blocks
+                .iter()
+                .enumerate()
+                .map(|(i, &args)| MbConv::new(p / "_blocks" / i, args))
+                .collect(),
+            taps,
+            head,
+        }
+    }
+
+    fn stem(&self, xs: &Tensor) -> Tensor {
+        relu6(&self.stem.forward(xs).apply_t(&self.bn0, false))
+    }
+
+    /// Feature maps at the tapped blocks, for a normalised [B, 3, H, W] batch.
+    pub fn forward_features(&self, xs: &Tensor) -> Vec<Tensor> {
+        let mut features = Vec::with_capacity(self.taps.len());
+        let mut x = self.stem(xs);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(&x);
+            if self.taps.contains(&i) {
+                features.push(x.shallow_clone());
+            }
+        }
+        features
+    }
+
+    /// ImageNet logits [B, 1000]; `None` when built without the classifier.
+    pub fn logits(&self, xs: &Tensor) -> Option<Tensor> {
+        let head = self.head.as_ref()?;
+        let x = self
+            .blocks
+            .iter()
+            .fold(self.stem(xs), |x, block| block.forward(&x));
+        let pooled = relu6(&x.apply(&head.conv).apply_t(&head.bn, false)).mean_dim(
+            [2, 3].as_slice(),
+            false,
+            tch::Kind::Float,
+        );
+        Some(pooled.apply(&head.fc))
+    }
+}
+
+/// The source-domain feature extractor of a detector.
+pub enum Backbone {
+    EfficientNetLite(Box<EfficientNetLite>),
+    /// A TorchScript module taking a normalised [B, 3, H, W] batch and returning a list or tuple of maps;
+    /// `taps` selects which of them are used (all when empty).
+    TorchScript {
+        module: CModule,
+        taps: Vec<usize>,
+    },
+}
+
+impl Backbone {
+    /// Loads a serialised TorchScript module (the bytes of a `.pt` file).
+    pub fn torchscript(bytes: &[u8], taps: Vec<usize>, device: Device) -> Result<Self> {
+        let mut module = CModule::load_data_on_device(&mut Cursor::new(bytes), device)
+            .map_err(|e| Error::Backbone(format!("not a loadable TorchScript module: {e}")))?;
+        module.set_eval();
+        Ok(Backbone::TorchScript { module, taps })
+    }
+
+    /// Feature maps [B, C_k, h_k, w_k] for the configured scales.
+    pub fn features(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Backbone::EfficientNetLite(net) => Ok(net.forward_features(xs)),
+            Backbone::TorchScript { module, taps } => {
+                let output = module
+                    .forward_is(&[IValue::Tensor(xs.shallow_clone())])
+                    .map_err(|e| Error::Backbone(format!("TorchScript forward failed: {e}")))?;
+                let maps = match output {
+                    IValue::TensorList(maps) => maps,
+                    IValue::Tuple(items) | IValue::GenericList(items) => items
+                        .into_iter()
+                        .map(|item| match item {
+                            IValue::Tensor(t) => Ok(t),
+                            other => Err(Error::Backbone(format!(
+                                "TorchScript backbone returned a list holding {other:?}, expected tensors"
+                            ))),
+                        })
+                        .collect::<Result<_>>()?,
+                    IValue::Tensor(t) => vec![t],
+                    other => {
+                        return Err(Error::Backbone(format!(
+                            "TorchScript backbone must return a list of feature maps, got {other:?}"
+                        )));
+                    }
+                };
+                if taps.is_empty() {
+                    return Ok(maps);
+                }
+                taps.iter()
+                    .map(|&i| {
+                        maps.get(i).map(Tensor::shallow_clone).ok_or_else(|| {
+                            Error::Backbone(format!(
+                                "TorchScript backbone returned {} maps, map {i} requested",
+                                maps.len()
+                            ))
+                        })
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lite0_has_sixteen_blocks_with_the_documented_strides() {
+        let channels = lite0_block_channels();
+        let strides = lite0_block_strides();
+        assert_eq!(channels.len(), 16);
+        assert_eq!((channels[2], strides[2]), (24, 4));
+        assert_eq!((channels[4], strides[4]), (40, 8));
+        assert_eq!((channels[7], strides[7]), (80, 16));
+        assert_eq!((channels[10], strides[10]), (112, 16));
+        assert_eq!((channels[15], strides[15]), (320, 32));
+    }
+
+    #[test]
+    fn tapped_features_have_the_expected_shapes() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = EfficientNetLite::features(&vs.root(), &DEFAULT_LITE0_TAPS).unwrap();
+        let xs = Tensor::zeros([1, 3, 96, 96], (tch::Kind::Float, Device::Cpu));
+        let shapes: Vec<Vec<i64>> = net.forward_features(&xs).iter().map(|t| t.size()).collect();
+        assert_eq!(
+            shapes,
+            vec![vec![1, 24, 24, 24], vec![1, 40, 12, 12], vec![1, 80, 6, 6]]
+        );
+        assert!(EfficientNetLite::features(&vs.root(), &[4, 2]).is_err());
+        assert!(EfficientNetLite::features(&vs.root(), &[16]).is_err());
+    }
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! NF-BMR (Zhang et al., "A Normalizing Flow-Based Bidirectional Mapping Residual Network for Unsupervised
+//! Defect Detection", Computers, Materials & Continua 78(2), 2024): per scale, a trainable LayerNorm turns
+//! frozen backbone features into the source domain S, a normalizing flow turns S into the target domain T,
+//! and the BMR mappers predict each domain from the other. Their residuals are the anomaly evidence.
+//! docs/model.md records how this reconstruction was made.
+
+pub mod backbone;
+pub mod bmr;
+pub mod flow;
+
+use std::sync::{Mutex, MutexGuard};
+
+use tch::{Kind, Tensor, nn};
+
+use crate::config::ModelConfig;
+use bmr::Bmr;
+use flow::Flow;
+
+/// libtorch has one global random generator. Whoever seeds it or builds modules (whose initialisation
+/// draws from it) holds this lock, so that a seeded training is reproducible even while other threads
+/// of the process load detectors or train.
+static GLOBAL_RNG: Mutex<()> = Mutex::new(());
+
+pub(crate) fn lock_global_rng() -> MutexGuard<'static, ()> {
+    GLOBAL_RNG
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Debug)]
+struct Scale {
+    norm: nn::LayerNorm,
+    flow: Flow,
+    bmr: Bmr,
+}
+
+/// The two domains of one scale.
+pub struct Domains {
+    /// S = LayerNorm(F).
+    pub source: Tensor,
+    /// T = flow(S).
+    pub target: Tensor,
+    /// log|det ∂T/∂S| per sample.
+    pub log_det: Tensor,
+}
+
+/// Per-position squared mapping errors of one scale, each [B, 1, h, w].
+pub struct Residuals {
+    /// Target-domain residual mean_c (M_f(S) − T)².
+    pub forward: Tensor,
+    /// Source-domain residual mean_c (M_b(T) − S)².
+    pub backward: Tensor,
+}
+
+/// The trainable part of NF-BMR: LayerNorms and flows under `flow_root` (`norms.k`, `flows.k`), mappers
+/// under `bmr_root` (`bmr.k`). Two roots so that training can optimise and freeze them separately.
+#[derive(Debug)]
+pub struct NfBmr {
+    scales: Vec<Scale>,
+}
+
+impl NfBmr {
+    pub fn new(flow_root: &nn::Path, bmr_root: &nn::Path, config: &ModelConfig) -> Self {
+        let scales = config
+            .scales
+            .iter()
+            .enumerate()
+            .map(|(k, scale)| Scale {
+                norm: nn::layer_norm(
+                    flow_root / "norms" / k,
+                    vec![scale.channels, scale.height, scale.width],
+                    Default::default(),
+                ),
+                flow: Flow::new(&(flow_root / "flows" / k), scale.channels, &config.flow),
+                bmr: Bmr::new(&(bmr_root / "bmr" / k), scale.channels, scale.mapper_latent),
+            })
+            .collect();
+        NfBmr { scales }
+    }
+
+    /// Source and target domains for backbone features, one entry per scale.
+    pub fn domains(&self, features: &[Tensor]) -> Vec<Domains> {
+        self.scales
+            .iter()
+            .zip(features)
+            .map(|(scale, feature)| {
+                let source = feature.apply(&scale.norm);
+                let (target, log_det) = scale.flow.forward(&source);
+                Domains {
+                    source,
+                    target,
+                    log_det,
+                }
+            })
+            .collect()
+    }
+
+    /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales.
+    pub fn flow_loss(&self, features: &[Tensor]) -> Tensor {
+        self.domains(features)
+            .iter()
+            .map(|d| flow::nll_per_dim(&d.target, &d.log_det))
+            .fold(Tensor::from(0f32), |acc, loss| acc + loss)
+    }
+
+    /// Mapping residuals for given domains; `train` switches the mappers' BatchNorm to batch statistics.
+    pub fn residuals(&self, domains: &[Domains], train: bool) -> Vec<Residuals> {
+        self.scales
+            .iter()
+            .zip(domains)
+            .map(|(scale, d)| {
+                let forward = scale.bmr.map_forward(&d.source, train) - &d.target;
+                let backward = scale.bmr.map_backward(&d.target, train) - &d.source;
+                let channel_mean =
+                    |t: Tensor| t.square().mean_dim([1].as_slice(), true, Kind::Float);
+                Residuals {
+                    forward: channel_mean(forward),
+                    backward: channel_mean(backward),
+                }
+            })
+            .collect()
+    }
+
+    /// Stage-2 objective: mean squared error of both mapping directions, summed over scales.
+    pub fn mapper_loss(&self, domains: &[Domains]) -> Tensor {
+        self.residuals(domains, true)
+            .iter()
+            .map(|r| r.forward.mean(Kind::Float) + r.backward.mean(Kind::Float))
+            .fold(Tensor::from(0f32), |acc, loss| acc + loss)
+    }
+}

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Training and detection end to end on tiny generated textures.
+
+mod common;
+
+use std::path::PathBuf;
+
+use nfbmr::data::synth::Texture;
+use nfbmr::frame::{self, Frame, PixelLayout};
+use nfbmr::model::backbone;
+use nfbmr::train::BackboneChoice;
+use nfbmr::{Detector, DeviceSpec, weights};
+use tch::Device;
+
+fn scores(detector: &Detector, images: &[PathBuf]) -> Vec<f64> {
+    images
+        .iter()
+        .map(|path| {
+            let image = frame::load_rgb(path).unwrap();
+            detector.infer(&frame::rgb_frame(&image)).unwrap().raw_score
+        })
+        .collect()
+}
+
+#[test]
+fn defects_score_clearly_above_good_parts_and_survive_save_and_load() {
+    let data = common::dataset(Texture::Grain, 128, 40, 8);
+    let model = common::train_quietly(&data.train, &common::tiny_options(128, 15));
+    let in_memory = model.detector(Device::Cpu).unwrap();
+    let good = scores(&in_memory, &data.good);
+    let defective = scores(&in_memory, &data.defective);
+    let worst_good = good.iter().copied().fold(f64::MIN, f64::max);
+    let mean_good = good.iter().sum::<f64>() / good.len() as f64;
+    let mean_defective = defective.iter().sum::<f64>() / defective.len() as f64;
+    assert!(
+        defective.iter().all(|&d| d > worst_good),
+        "every defect must outscore every good part: good {good:?}, defective {defective:?}"
+    );
+    assert!(
+        mean_defective > 1.5 * mean_good,
+        "good {good:?}, defective {defective:?}"
+    );
+
+    let path = data.dir.path().join("model.nfbmr");
+    model.save(&path).unwrap();
+    let loaded = Detector::load(&path, DeviceSpec::Cpu).unwrap();
+    assert_eq!(loaded.config(), in_memory.config());
+    for image in data.good.iter().chain(&data.defective) {
+        let image = frame::load_rgb(image).unwrap();
+        let a = in_memory.infer(&frame::rgb_frame(&image)).unwrap();
+        let b = loaded.infer(&frame::rgb_frame(&image)).unwrap();
+        assert_eq!(a.raw_score.to_bits(), b.raw_score.to_bits());
+        assert_eq!(
+            a.map, b.map,
+            "maps must be bit-identical after save and load"
+        );
+    }
+}
+
+#[test]
+fn training_is_deterministic_for_a_seed() {
+    let data = common::dataset(Texture::FineNoise, 64, 6, 1);
+    let mut options = common::tiny_options(64, 2);
+    options.hold_out = 0.0;
+    let first = common::train_quietly(&data.train, &options);
+    let second = common::train_quietly(&data.train, &options);
+    options.seed += 1;
+    let other = common::train_quietly(&data.train, &options);
+    let names = |m: &nfbmr::train::TrainedModel| -> Vec<String> {
+        m.tensors.iter().map(|(n, _)| n.clone()).collect()
+    };
+    assert_eq!(names(&first), names(&second));
+    let mut differs_with_seed = false;
+    for (((name, a), (_, b)), (_, c)) in first
+        .tensors
+        .iter()
+        .zip(&second.tensors)
+        .zip(&other.tensors)
+    {
+        assert!(a.equal(b), "tensor {name} differs between identical runs");
+        differs_with_seed |= !a.equal(c);
+    }
+    assert!(
+        differs_with_seed,
+        "a different seed must give a different model"
+    );
+    let mut config = second.config.clone();
+    config.training.seconds = first.config.training.seconds;
+    assert_eq!(first.config, config);
+}
+
+#[test]
+fn maps_and_scales_follow_the_input_size_for_any_frame() {
+    let data = common::dataset(Texture::Fabric, 80, 3, 0);
+    for size in [64i64, 96, 160] {
+        let mut options = common::tiny_options(size, 0);
+        options.hold_out = 0.0;
+        let detector = common::train_quietly(&data.train, &options)
+            .detector(Device::Cpu)
+            .unwrap();
+        let shapes: Vec<(i64, i64, i64)> = detector
+            .config()
+            .scales
+            .iter()
+            .map(|s| (s.channels, s.height, s.width))
+            .collect();
+        let expected: Vec<(i64, i64, i64)> = [(24, 4), (40, 8), (80, 16)]
+            .iter()
+            .map(|&(c, stride)| {
+                (
+                    c,
+                    (size + stride - 1) / stride,
+                    (size + stride - 1) / stride,
+                )
+            })
+            .collect();
+        assert_eq!(shapes, expected, "image size {size}");
+        // Frames of any size and layout give a map at the model's resolution.
+        for (width, height, layout) in [
+            (100usize, 70usize, PixelLayout::RGB),
+            (33, 47, PixelLayout::GRAY8),
+            (320, 240, PixelLayout::BGRA),
+        ] {
+            let pixels = vec![128u8; width * height * layout.bytes_per_pixel];
+            let detection = detector
+                .infer(&Frame::packed(&pixels, width, height, layout))
+                .unwrap();
+            assert_eq!(
+                (detection.map.width, detection.map.height),
+                (size as usize, size as usize)
+            );
+            assert!(detection.raw_score.is_finite() && detection.raw_score > 0.0);
+        }
+    }
+}
+
+#[test]
+fn a_torchscript_backbone_is_embedded_in_the_model_file() {
+    let data = common::dataset(Texture::Grain, 64, 4, 1);
+    let reference = weights::cache_dir().join("reference/efficientnet-lite0-taps.pt");
+    let copy = data.dir.path().join("backbone.pt");
+    std::fs::copy(&reference, &copy).expect("reference from scripts/setup.sh");
+    let mut options = common::tiny_options(64, 1);
+    options.hold_out = 0.0;
+    options.backbone = BackboneChoice::TorchScript {
+        path: copy.clone(),
+        taps: Some(backbone::DEFAULT_LITE0_TAPS.to_vec()),
+    };
+    let model = common::train_quietly(&data.train, &options);
+    assert_eq!(model.config.backbone.id, backbone::TORCHSCRIPT);
+    let path = data.dir.path().join("ts.nfbmr");
+    model.save(&path).unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    let detector = Detector::load(&path, DeviceSpec::Cpu).unwrap();
+    assert_eq!(
+        scores(&detector, &data.good),
+        scores(&model.detector(Device::Cpu).unwrap(), &data.good)
+    );
+
+    options.backbone = BackboneChoice::TorchScript {
+        path: data.dir.path().join("missing.pt"),
+        taps: None,
+    };
+    let err = nfbmr::train::train(&data.train, &options, &mut |_| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("missing.pt"), "{err}");
+}
