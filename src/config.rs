@@ -24,6 +24,40 @@ pub struct ModelConfig {
     pub training: TrainingSummary,
 }
 
+impl ModelConfig {
+    /// Checks the values a detector relies on; the message completes "model file X …".
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = |x: f64| x.is_finite() && x > 0.0;
+        if self.scales.is_empty() {
+            return Err("has a configuration without feature scales".into());
+        }
+        if !(32..=4096).contains(&self.image_size) {
+            return Err(format!(
+                "has image size {}, expected 32 to 4096",
+                self.image_size
+            ));
+        }
+        for (k, scale) in self.scales.iter().enumerate() {
+            if !positive(scale.forward_residual_mean) || !positive(scale.backward_residual_mean) {
+                return Err(format!(
+                    "has invalid residual statistics for scale {k} (must be finite and positive)"
+                ));
+            }
+        }
+        let t = &self.thresholds;
+        if !positive(t.image) || !positive(t.pixel) {
+            return Err(format!(
+                "has invalid thresholds (image {}, pixel {}): must be finite and positive",
+                t.image, t.pixel
+            ));
+        }
+        if !(self.blur_sigma.is_finite() && self.blur_sigma >= 0.0) {
+            return Err(format!("has invalid blur sigma {}", self.blur_sigma));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackboneConfig {
     /// `efficientnet-lite0` or `torchscript`.
@@ -87,8 +121,9 @@ pub struct TrainingSummary {
     pub seed: u64,
     pub flow_epochs: usize,
     pub mapper_epochs: usize,
-    pub final_flow_loss: f64,
-    pub final_mapper_loss: f64,
+    /// Mean loss of the last epoch of each stage (none when a stage ran no epoch).
+    pub final_flow_loss: Option<f64>,
+    pub final_mapper_loss: Option<f64>,
     pub seconds: f64,
     pub device: String,
 }

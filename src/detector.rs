@@ -57,7 +57,9 @@ impl Detector {
         device: Device,
         source: &Path,
     ) -> Result<Self> {
-        validate_config(&config).map_err(|problem| Error::model_file(source, problem))?;
+        config
+            .validate()
+            .map_err(|problem| Error::model_file(source, problem))?;
         let rng = crate::model::lock_global_rng();
         let variables = nn::VarStore::new(device);
         let root = variables.root();
@@ -183,35 +185,4 @@ impl Detector {
             map,
         }
     }
-}
-
-fn validate_config(config: &ModelConfig) -> std::result::Result<(), String> {
-    let positive = |x: f64| x.is_finite() && x > 0.0;
-    if config.scales.is_empty() {
-        return Err("has a configuration without feature scales".into());
-    }
-    if !(32..=4096).contains(&config.image_size) {
-        return Err(format!(
-            "has image size {}, expected 32 to 4096",
-            config.image_size
-        ));
-    }
-    for (k, scale) in config.scales.iter().enumerate() {
-        if !positive(scale.forward_residual_mean) || !positive(scale.backward_residual_mean) {
-            return Err(format!(
-                "has invalid residual statistics for scale {k} (must be finite and positive)"
-            ));
-        }
-    }
-    let t = &config.thresholds;
-    if !positive(t.image) || !positive(t.pixel) {
-        return Err(format!(
-            "has invalid thresholds (image {}, pixel {}): must be finite and positive",
-            t.image, t.pixel
-        ));
-    }
-    if !(config.blur_sigma.is_finite() && config.blur_sigma >= 0.0) {
-        return Err(format!("has invalid blur sigma {}", config.blur_sigma));
-    }
-    Ok(())
 }

@@ -114,6 +114,9 @@ fn parse_config(json: &str) -> std::result::Result<ModelConfig, String> {
 /// Writes tensors and configuration atomically: a temporary file in the same directory, synced, then
 /// renamed, so a full disk or a crash never leaves a half-written model under the final name.
 pub fn write(path: &Path, config: &ModelConfig, tensors: &[(String, Tensor)]) -> Result<()> {
+    config
+        .validate()
+        .map_err(|problem| Error::model_file(path, format!("not written: it {problem}")))?;
     let mut data = Vec::with_capacity(tensors.len());
     for (name, tensor) in tensors {
         let tensor = tensor.to_device(tch::Device::Cpu).contiguous();

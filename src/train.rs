@@ -355,8 +355,8 @@ pub fn train(
             seed: options.seed,
             flow_epochs: options.flow_epochs,
             mapper_epochs: options.mapper_epochs,
-            final_flow_loss: f64::NAN,
-            final_mapper_loss: f64::NAN,
+            final_flow_loss: None,
+            final_mapper_loss: None,
             seconds: 0.0,
             device: device_name(device),
         },
@@ -383,7 +383,7 @@ pub fn train(
             total += loss.double_value(&[]) * rows.size()[0] as f64;
         }
         let loss = check_finite(total / n as f64, Stage::Flows)?;
-        config.training.final_flow_loss = loss;
+        config.training.final_flow_loss = Some(loss);
         progress(Progress::Step(Some(loss)));
     }
     flow_variables.freeze();
@@ -431,7 +431,7 @@ pub fn train(
             total += loss.double_value(&[]) * rows.size()[0] as f64;
         }
         let loss = check_finite(total / n as f64, Stage::Mappers)?;
-        config.training.final_mapper_loss = loss;
+        config.training.final_mapper_loss = Some(loss);
         progress(Progress::Step(Some(loss)));
     }
 

@@ -259,6 +259,7 @@ fn training_images(args: &TrainArgs) -> Result<(Vec<PathBuf>, String)> {
 }
 
 fn run_train(args: TrainArgs) -> Result<ExitCode> {
+    let device = args.device.resolve()?;
     let (images, source) = training_images(&args)?;
     let mut options = TrainOptions::new(backbone_choice(&args)?);
     options.image_size = args.image_size;
@@ -276,7 +277,6 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     options.hold_out = args.hold_out;
     options.seed = args.seed;
     options.device = args.device;
-    let device = args.device.resolve()?;
     eprintln!(
         "training on {} good images from {source} on {}",
         images.len(),

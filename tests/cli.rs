@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `nfbmr` binary as a user runs it: train, info, score with heatmaps and JSON, and readable errors.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use nfbmr::data::synth::Texture;
+
+fn nfbmr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+        .args(args)
+        .output()
+        .expect("nfbmr runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn train_info_and_score_from_the_command_line() {
+    let data = common::dataset(Texture::Grain, 96, 8, 2);
+    let good_dir = data.dir.path().join("good");
+    std::fs::create_dir(&good_dir).unwrap();
+    for image in &data.train {
+        std::fs::rename(image, good_dir.join(common::file_name(image))).unwrap();
+    }
+    let model = data.dir.path().join("part.nfbmr");
+    // The folder-layout root is accepted: its good/ subfolder is used.
+    let train = nfbmr(&[
+        "train",
+        "--data",
+        path(data.dir.path()),
+        "--out",
+        path(&model),
+        "--device",
+        "cpu",
+        "--image-size",
+        "64",
+        "--epochs",
+        "1",
+        "--hold-out",
+        "0.25",
+    ]);
+    assert!(train.status.success(), "{}", text(&train.stderr));
+    assert!(
+        text(&train.stderr).contains("on 8 good images"),
+        "{}",
+        text(&train.stderr)
+    );
+
+    let info = nfbmr(&["info", path(&model)]);
+    assert!(info.status.success());
+    let info = text(&info.stdout);
+    assert!(info.contains("efficientnet-lite0 at 64x64"), "{info}");
+    assert!(info.contains("6 images (+2 held out)"), "{info}");
+    let json = nfbmr(&["info", "--json", path(&model)]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["scales"].as_array().unwrap().len(), 3);
+
+    // A corrupt image is reported by name and skipped; the others are still scored.
+    let corrupt = data.dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let heatmaps = data.dir.path().join("heatmaps");
+    let score = nfbmr(&[
+        "score",
+        "--model",
+        path(&model),
+        "--json",
+        "--device",
+        "cpu",
+        "--heatmap",
+        path(&heatmaps),
+        path(&data.good[0]),
+        path(&corrupt),
+        path(&data.defective[0]),
+    ]);
+    assert!(!score.status.success(), "a bad image makes the run fail");
+    let stderr = text(&score.stderr);
+    assert!(stderr.contains("corrupt.png"), "{stderr}");
+    let lines: Vec<serde_json::Value> = text(&score.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let (score, raw, threshold) = (
+            line["score"].as_f64().unwrap(),
+            line["raw-score"].as_f64().unwrap(),
+            line["threshold"].as_f64().unwrap(),
+        );
+        assert!((score - raw / threshold).abs() < 1e-9);
+        assert_eq!(line["is-anomaly"].as_bool().unwrap(), score >= 1.0);
+        let heatmap = image::open(line["heatmap"].as_str().unwrap()).unwrap();
+        assert_eq!((heatmap.width(), heatmap.height()), (96, 96));
+    }
+
+    let plain = nfbmr(&["score", "--model", path(&model), path(&data.good[1])]);
+    assert!(plain.status.success());
+    let plain = text(&plain.stdout);
+    assert!(
+        plain.contains("good-001.png") && plain.contains("score"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn errors_are_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.nfbmr");
+    let out = nfbmr(&["score", "--model", path(&missing), "x.png"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("missing.nfbmr") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+
+    let out = nfbmr(&["train", "--data", path(dir.path()), "--out", path(&missing)]);
+    assert!(
+        text(&out.stderr).contains("no images"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = nfbmr(&["score", "--model", "m", "--device", "tpu", "x.png"]);
+    assert!(
+        text(&out.stderr).contains("unknown device 'tpu'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    if !tch::Cuda::is_available() {
+        let out = nfbmr(&[
+            "train",
+            "--data",
+            path(dir.path()),
+            "--out",
+            "m",
+            "--device",
+            "cuda",
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("CUDA is not available"), "{stderr}");
+    }
+}

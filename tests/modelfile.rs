@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Every way a model file can be bad is refused with a message that names the file and the problem.
+
+mod common;
+
+use std::path::Path;
+
+use nfbmr::data::synth::Texture;
+use nfbmr::train::TrainedModel;
+use nfbmr::{Detector, DeviceSpec, modelfile};
+use tch::{Kind, Tensor};
+
+fn load_error(path: &Path) -> String {
+    match Detector::load(path, DeviceSpec::Cpu) {
+        Ok(_) => panic!("{} loaded but should not", path.display()),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn assert_mentions(err: &str, path: &Path, words: &[&str]) {
+    assert!(
+        err.contains(&path.display().to_string()),
+        "no file name in: {err}"
+    );
+    for word in words {
+        assert!(err.contains(word), "'{word}' missing from: {err}");
+    }
+}
+
+/// Writes `model` with its tensors changed by `edit`.
+fn write_edited(model: &TrainedModel, path: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) {
+    let mut tensors: Vec<(String, Tensor)> = model
+        .tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.copy()))
+        .collect();
+    edit(&mut tensors);
+    modelfile::write(path, &model.config, &tensors).unwrap();
+}
+
+#[test]
+fn bad_model_files_are_refused_with_a_precise_message() {
+    let data = common::dataset(Texture::FineNoise, 64, 3, 0);
+    let mut options = common::tiny_options(64, 0);
+    options.hold_out = 0.0;
+    let model = common::train_quietly(&data.train, &options);
+    let dir = data.dir.path();
+    let good = dir.join("good.nfbmr");
+    model.save(&good).unwrap();
+    Detector::load(&good, DeviceSpec::Cpu).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+
+    let missing = dir.join("missing.nfbmr");
+    assert_mentions(&load_error(&missing), &missing, &["does not exist"]);
+
+    let not_safetensors = dir.join("picture.nfbmr");
+    std::fs::copy(&data.train[0], &not_safetensors).unwrap();
+    assert_mentions(
+        &load_error(&not_safetensors),
+        &not_safetensors,
+        &["not a safetensors file"],
+    );
+
+    let truncated = dir.join("truncated.nfbmr");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 4096]).unwrap();
+    assert_mentions(&load_error(&truncated), &truncated, &["truncated"]);
+
+    let foreign = dir.join("foreign.nfbmr");
+    Tensor::write_safetensors(
+        &[("x", Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)))],
+        &foreign,
+    )
+    .unwrap();
+    assert_mentions(&load_error(&foreign), &foreign, &["not an nfbmr model"]);
+
+    let future = dir.join("future.nfbmr");
+    let mut config = model.config.clone();
+    config.format_version = 99;
+    modelfile::write(&future, &config, &model.tensors).unwrap();
+    assert_mentions(
+        &load_error(&future),
+        &future,
+        &["format version 99", "reads version 1"],
+    );
+
+    let name = "flows.1.steps.2.subnet.0.weight";
+    let without = dir.join("without.nfbmr");
+    write_edited(&model, &without, |tensors| {
+        tensors.retain(|(n, _)| n != name)
+    });
+    assert_mentions(&load_error(&without), &without, &["missing tensor", name]);
+
+    let misshaped = dir.join("misshaped.nfbmr");
+    write_edited(&model, &misshaped, |tensors| {
+        let entry = tensors.iter_mut().find(|(n, _)| n == name).unwrap();
+        entry.1 = entry.1.narrow(0, 0, 3);
+    });
+    assert_mentions(&load_error(&misshaped), &misshaped, &["shape", name]);
+
+    let poisoned = "bmr.0.shared.weight";
+    let nan = dir.join("nan.nfbmr");
+    write_edited(&model, &nan, |tensors| {
+        let entry = tensors.iter_mut().find(|(n, _)| n == poisoned).unwrap();
+        let _ = entry.1.get(0).fill_(f64::NAN);
+    });
+    assert_mentions(&load_error(&nan), &nan, &["non-finite", poisoned]);
+
+    let extra = dir.join("extra.nfbmr");
+    write_edited(&model, &extra, |tensors| {
+        tensors.push((
+            "stray".into(),
+            Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)),
+        ))
+    });
+    assert_mentions(&load_error(&extra), &extra, &["unexpected tensor 'stray'"]);
+
+    // A configuration the detector could not use is refused when written, and again when read.
+    let bad_threshold = dir.join("threshold.nfbmr");
+    let mut config = model.config.clone();
+    config.thresholds.image = f64::NAN;
+    let err = modelfile::write(&bad_threshold, &config, &model.tensors).unwrap_err();
+    assert_mentions(
+        &err.to_string(),
+        &bad_threshold,
+        &["not written", "thresholds"],
+    );
+    let mut edited = serde_json::to_value(&model.config).unwrap();
+    edited["thresholds"]["image"] = serde_json::json!(-1.0);
+    let header = serde_json::json!({
+        "__metadata__": { modelfile::CONFIG_KEY: edited.to_string() },
+    });
+    let mut raw = header.to_string().into_bytes();
+    raw.resize(raw.len().next_multiple_of(8), b' ');
+    let mut file = (raw.len() as u64).to_le_bytes().to_vec();
+    file.extend(raw);
+    std::fs::write(&bad_threshold, file).unwrap();
+    assert_mentions(&load_error(&bad_threshold), &bad_threshold, &["thresholds"]);
+}
+
+#[test]
+fn a_failed_write_leaves_no_partial_model_behind() {
+    let data = common::dataset(Texture::FineNoise, 64, 3, 0);
+    let mut options = common::tiny_options(64, 0);
+    options.hold_out = 0.0;
+    let model = common::train_quietly(&data.train, &options);
+    let target = data.dir.path().join("no-such-dir").join("model.nfbmr");
+    let err = model.save(&target).unwrap_err().to_string();
+    assert!(err.contains("model.nfbmr"), "{err}");
+    assert!(!target.exists());
+}
