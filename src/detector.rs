@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
-use crate::anomaly::{self, AnomalyMap};
+use crate::anomaly::{self, AnomalyMap, GaussianBlur};
 use crate::config::ModelConfig;
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
@@ -36,6 +36,7 @@ pub struct Detector {
     device: Device,
     backbone: Backbone,
     head: NfBmr,
+    blur: Option<GaussianBlur>,
     // Owns the variables that `backbone` and `head` hold shallow references to.
     _variables: nn::VarStore,
     model_id: String,
@@ -89,11 +90,13 @@ impl Detector {
         modelfile::bind(&variables, &tensors, false, source)?;
         let mut variables = variables;
         variables.freeze();
+        let blur = GaussianBlur::new(config.image_size, config.blur_sigma, device);
         let detector = Detector {
             config,
             device,
             backbone,
             head,
+            blur,
             _variables: variables,
             model_id,
         };
@@ -162,7 +165,7 @@ impl Detector {
                 &residuals,
                 &self.config.scales,
                 self.config.image_size,
-                self.config.blur_sigma,
+                self.blur.as_ref(),
             ))
         })
     }

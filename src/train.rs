@@ -10,6 +10,7 @@ use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+use crate::anomaly::{self, GaussianBlur};
 use crate::config::{
     BackboneConfig, FORMAT_VERSION, FlowConfig, ModelConfig, ScaleConfig, Thresholds,
     TrainingSummary,
@@ -400,7 +401,6 @@ pub fn train(
             .map(|k| Domains {
                 source: Tensor::cat(&parts.iter().map(|p| &p[k].source).collect::<Vec<_>>(), 0),
                 target: Tensor::cat(&parts.iter().map(|p| &p[k].target).collect::<Vec<_>>(), 0),
-                log_det: Tensor::cat(&parts.iter().map(|p| &p[k].log_det).collect::<Vec<_>>(), 0),
             })
             .collect()
     });
@@ -423,7 +423,6 @@ pub fn train(
                 .map(|d| Domains {
                     source: d.source.index_select(0, rows),
                     target: d.target.index_select(0, rows),
-                    log_det: d.log_det.index_select(0, rows),
                 })
                 .collect();
             let loss = head.mapper_loss(&batch);
@@ -455,7 +454,8 @@ pub fn train(
     let maps = if held_out_inputs.is_empty() {
         tch::no_grad(|| {
             let residuals = head.residuals(&domains, false);
-            crate::anomaly::fuse(&residuals, &model.config.scales, size, options.blur_sigma)
+            let blur = GaussianBlur::new(size, options.blur_sigma, device);
+            anomaly::fuse(&residuals, &model.config.scales, size, blur.as_ref())
         })
     } else {
         model

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -17,7 +17,7 @@ use nfbmr::device::device_name;
 use nfbmr::heatmap::{self, Colormap};
 use nfbmr::model::backbone;
 use nfbmr::train::{self, BackboneChoice, Progress, TrainOptions};
-use nfbmr::{Detector, DeviceSpec, frame, modelfile, weights};
+use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout, frame, modelfile, weights};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +40,8 @@ enum Command {
     Score(ScoreArgs),
     /// Describe a model file
     Info(InfoArgs),
+    /// Measure per-frame speed: the whole detector against its backbone alone, interleaved in one run
+    Bench(BenchArgs),
 }
 
 #[derive(Args)]
@@ -102,6 +104,9 @@ struct TrainArgs {
     /// Coupling steps per flow
     #[arg(long, default_value_t = FlowConfig::default().steps)]
     flow_steps: usize,
+    /// Hidden width of the flows' coupling subnets, relative to the feature width
+    #[arg(long, default_value_t = FlowConfig::default().hidden_ratio)]
+    flow_hidden_ratio: f64,
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
     /// Gaussian blur of the anomaly map in pixels of the model input (0 = none)
@@ -147,6 +152,27 @@ struct InfoArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct BenchArgs {
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Frames to time (after 5 warm-up frames)
+    #[arg(long, default_value_t = 50)]
+    frames: usize,
+    /// Frame width in pixels
+    #[arg(long, default_value_t = 256)]
+    width: usize,
+    /// Frame height in pixels
+    #[arg(long, default_value_t = 256)]
+    height: usize,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+    /// Print the figures as JSON
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -154,6 +180,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Score(args) => run_score(args),
         Command::Info(args) => run_info(args),
+        Command::Bench(args) => run_bench(args),
     };
     match result {
         Ok(code) => code,
@@ -264,6 +291,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     let mut options = TrainOptions::new(backbone_choice(&args)?);
     options.image_size = args.image_size;
     options.flow.steps = args.flow_steps;
+    options.flow.hidden_ratio = args.flow_hidden_ratio;
     options.flow_epochs = args
         .flow_epochs
         .or(args.epochs)
@@ -459,5 +487,91 @@ fn run_info(args: InfoArgs) -> Result<ExitCode> {
         "training     {} images (+{} held out) from {}, seed {}, {}+{} epochs, {:.0} s on {}",
         t.images, t.held_out, t.source, t.seed, t.flow_epochs, t.mapper_epochs, t.seconds, t.device
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn run_bench(args: BenchArgs) -> Result<ExitCode> {
+    if args.frames == 0 || args.width == 0 || args.height == 0 {
+        bail!("--frames, --width and --height must be positive");
+    }
+    let detector = Detector::load(&args.model, args.device)?;
+    let device = detector.device();
+    // A textured frame rather than a flat one, so that nothing is unrealistically cheap.
+    let pixels: Vec<u8> = (0..args.width * args.height * 3)
+        .map(|i| ((i * 7919) % 251) as u8)
+        .collect();
+    let frame = Frame::packed(&pixels, args.width, args.height, PixelLayout::RGB);
+    let synchronize = || {
+        if let tch::Device::Cuda(index) = device {
+            tch::Cuda::synchronize(index as i64);
+        }
+    };
+    let time = |work: &dyn Fn() -> Result<()>| -> Result<f64> {
+        synchronize();
+        let start = Instant::now();
+        work()?;
+        synchronize();
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    let backbone_only = || -> Result<()> {
+        let input = detector.preprocess(&frame.to_tensor(device)?);
+        detector.features(&input)?;
+        Ok(())
+    };
+    let full = || -> Result<()> {
+        detector.infer(&frame)?;
+        Ok(())
+    };
+    for _ in 0..5 {
+        time(&backbone_only)?;
+        time(&full)?;
+    }
+    // Interleaved so that both see the same machine state.
+    let (mut backbone_ms, mut full_ms) = (Vec::new(), Vec::new());
+    for _ in 0..args.frames {
+        backbone_ms.push(time(&backbone_only)?);
+        full_ms.push(time(&full)?);
+    }
+    let (backbone_ms, full_ms) = (median(&mut backbone_ms), median(&mut full_ms));
+    let ratio = full_ms / backbone_ms;
+    let threads = tch::get_num_threads();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "device": device_name(device),
+                "threads": threads,
+                "frame": [args.width, args.height],
+                "image-size": detector.config().image_size,
+                "frames": args.frames,
+                "backbone-ms": backbone_ms,
+                "full-ms": full_ms,
+                "full-over-backbone": ratio,
+            })
+        );
+    } else {
+        println!(
+            "device {} ({threads} threads), {}x{} frames at model size {}, median of {}",
+            device_name(device),
+            args.width,
+            args.height,
+            detector.config().image_size,
+            args.frames
+        );
+        println!("backbone only  {backbone_ms:8.2} ms/frame  (preprocessing + feature extraction)");
+        println!(
+            "full detector  {full_ms:8.2} ms/frame  ({:.1} frames/s)",
+            1e3 / full_ms
+        );
+        println!(
+            "full / backbone {ratio:7.3}  (flows, mappers and post-processing add {:.0}%)",
+            (ratio - 1.0) * 100.0
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,21 +7,19 @@
 use tch::Tensor;
 use tch::nn;
 
+use super::conv::Conv;
+
 /// ReLU(BatchNorm(Conv1×1)), B-PFM's ConvBlock.
 #[derive(Debug)]
 struct ConvBlock {
-    conv: nn::Conv2D,
+    conv: Conv,
     bn: nn::BatchNorm,
 }
 
 impl ConvBlock {
     fn new(p: nn::Path, c_in: i64, c_out: i64) -> Self {
-        let config = nn::ConvConfig {
-            bias: false,
-            ..Default::default()
-        };
         ConvBlock {
-            conv: nn::conv2d(&p / "conv", c_in, c_out, 1, config),
+            conv: Conv::pointwise(&p / "conv", c_in, c_out, false),
             bn: nn::batch_norm2d(&p / "bn", c_out, Default::default()),
         }
     }
@@ -36,7 +34,7 @@ impl ConvBlock {
 struct Mapper {
     encode: [ConvBlock; 2],
     decode: [ConvBlock; 2],
-    out: nn::Conv2D,
+    out: Conv,
 }
 
 impl Mapper {
@@ -51,11 +49,11 @@ impl Mapper {
                 ConvBlock::new(&p / "decode" / 0, latent, 2 * latent),
                 ConvBlock::new(&p / "decode" / 1, 2 * latent, wide),
             ],
-            out: nn::conv2d(&p / "out", wide, channels, 1, Default::default()),
+            out: Conv::pointwise(&p / "out", wide, channels, true),
         }
     }
 
-    fn forward_t(&self, xs: &Tensor, shared: &nn::Conv2D, train: bool) -> Tensor {
+    fn forward_t(&self, xs: &Tensor, shared: &Conv, train: bool) -> Tensor {
         let encoded = self
             .encode
             .iter()
@@ -72,7 +70,7 @@ impl Mapper {
 pub struct Bmr {
     forward: Mapper,
     backward: Mapper,
-    shared: nn::Conv2D,
+    shared: Conv,
 }
 
 impl Bmr {
@@ -81,7 +79,7 @@ impl Bmr {
         Bmr {
             forward: Mapper::new(p / "forward", channels, latent),
             backward: Mapper::new(p / "backward", channels, latent),
-            shared: nn::conv2d(p / "shared", 2 * latent, latent, 1, Default::default()),
+            shared: Conv::pointwise(p / "shared", 2 * latent, latent, true),
         }
     }
 

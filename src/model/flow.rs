@@ -9,6 +9,7 @@ use std::f64::consts::PI;
 
 use tch::{Kind, Tensor, nn};
 
+use super::conv::Conv;
 use crate::config::FlowConfig;
 
 /// FrEIA scales the subnet output down so that an untrained flow starts close to the identity.
@@ -16,8 +17,7 @@ const SUBNET_OUTPUT_SCALE: f64 = 0.1;
 
 #[derive(Debug)]
 struct CouplingStep {
-    conv1: nn::Conv2D,
-    conv2: nn::Conv2D,
+    subnet: nn::Sequential,
     global_log_scale: Tensor,
     global_offset: Tensor,
     permutation: Tensor,
@@ -31,12 +31,17 @@ impl CouplingStep {
         let split = channels / 2;
         let transformed = channels - split;
         let hidden = ((channels as f64 * config.hidden_ratio).round() as i64).max(1);
-        let conv = nn::ConvConfig {
-            padding: kernel / 2,
-            ..Default::default()
-        };
-        let conv1 = nn::conv2d(&p / "subnet" / 0, split, hidden, kernel, conv);
-        let conv2 = nn::conv2d(&p / "subnet" / 2, hidden, 2 * transformed, kernel, conv);
+        // Named like torch.nn.Sequential(conv, ReLU, conv).
+        let subnet = nn::seq()
+            .add(Conv::new(&p / "subnet" / 0, split, hidden, kernel, true))
+            .add_fn(Tensor::relu)
+            .add(Conv::new(
+                &p / "subnet" / 2,
+                hidden,
+                2 * transformed,
+                kernel,
+                true,
+            ));
         let global_log_scale = p.zeros("global_log_scale", &[channels]);
         let global_offset = p.zeros("global_offset", &[channels]);
         // A fixed random permutation, stored with the model so that files never depend on an RNG.
@@ -46,8 +51,7 @@ impl CouplingStep {
             false,
         );
         CouplingStep {
-            conv1,
-            conv2,
+            subnet,
             global_log_scale,
             global_offset,
             permutation,
@@ -58,7 +62,7 @@ impl CouplingStep {
 
     /// Log-scale and shift for the transformed half, from the conditioning half.
     fn coefficients(&self, condition: &Tensor) -> (Tensor, Tensor) {
-        let out = condition.apply(&self.conv1).relu().apply(&self.conv2) * SUBNET_OUTPUT_SCALE;
+        let out = condition.apply(&self.subnet) * SUBNET_OUTPUT_SCALE;
         let halves = out.chunk(2, 1);
         let log_scale = (&halves[0] / self.clamp).atan() * (self.clamp * 2.0 / PI);
         (log_scale, halves[1].shallow_clone())
@@ -71,6 +75,8 @@ impl CouplingStep {
         )
     }
 
+    /// The step's output and its per-element coupling log-scales (whose sum, with the global scale's,
+    /// is the log-determinant).
     fn forward(&self, xs: &Tensor) -> (Tensor, Tensor) {
         let channels = xs.size()[1];
         let (x1, x2) = (
@@ -81,10 +87,13 @@ impl CouplingStep {
         let y2 = x2 * log_scale.exp() + shift;
         let (scale, offset) = self.global_scale();
         let ys = (Tensor::cat(&[x1, y2], 1) * scale + offset).index_select(1, &self.permutation);
-        let positions = (xs.size()[2] * xs.size()[3]) as f64;
-        let log_det = log_scale.sum_dim_intlist([1, 2, 3].as_slice(), false, Kind::Float)
-            + self.global_log_scale.sum(Kind::Float) * positions;
-        (ys, log_det)
+        (ys, log_scale)
+    }
+
+    fn log_det(&self, log_scale: &Tensor) -> Tensor {
+        let positions = (log_scale.size()[2] * log_scale.size()[3]) as f64;
+        log_scale.sum_dim_intlist([1, 2, 3].as_slice(), false, Kind::Float)
+            + self.global_log_scale.sum(Kind::Float) * positions
     }
 
     fn inverse(&self, ys: &Tensor) -> Tensor {
@@ -119,15 +128,22 @@ impl Flow {
         Flow { steps }
     }
 
-    /// Latent z and log|det ∂z/∂x| per sample.
-    pub fn forward(&self, xs: &Tensor) -> (Tensor, Tensor) {
+    /// Latent z.
+    pub fn forward(&self, xs: &Tensor) -> Tensor {
+        self.steps
+            .iter()
+            .fold(xs.shallow_clone(), |x, step| step.forward(&x).0)
+    }
+
+    /// Latent z and log|det ∂z/∂x| per sample, for training.
+    pub fn forward_with_log_det(&self, xs: &Tensor) -> (Tensor, Tensor) {
         let batch = xs.size()[0];
         let mut log_det = Tensor::zeros([batch], (Kind::Float, xs.device()));
         let mut z = xs.shallow_clone();
         for step in &self.steps {
-            let (next, step_log_det) = step.forward(&z);
+            let (next, log_scale) = step.forward(&z);
+            log_det += step.log_det(&log_scale);
             z = next;
-            log_det += step_log_det;
         }
         (z, log_det)
     }
@@ -174,7 +190,8 @@ mod tests {
         let vs = nn::VarStore::new(Device::Cpu);
         let flow = tiny_flow(&vs, 5);
         let xs = Tensor::randn([2, 5, 4, 3], (Kind::Float, Device::Cpu));
-        let (z, _) = flow.forward(&xs);
+        let (z, _) = flow.forward_with_log_det(&xs);
+        assert!(z.equal(&flow.forward(&xs)));
         let back = flow.inverse(&z);
         let error = (back - &xs).abs().max().double_value(&[]);
         assert!(error < 1e-5, "reconstruction error {error}");
@@ -193,15 +210,15 @@ mod tests {
         let shape = [1i64, 3, 2, 2];
         let dims = 12;
         let x = Tensor::randn(shape, (Kind::Double, Device::Cpu));
-        let (_, log_det) = flow.forward(&x);
+        let (_, log_det) = flow.forward_with_log_det(&x);
         let eps = 1e-6;
         let mut columns = Vec::with_capacity(dims);
         for i in 0..dims {
             let delta = Tensor::zeros([dims as i64], (Kind::Double, Device::Cpu));
             let _ = delta.get(i as i64).fill_(eps);
             let delta = delta.view(shape);
-            let (plus, _) = flow.forward(&(&x + &delta));
-            let (minus, _) = flow.forward(&(&x - &delta));
+            let plus = flow.forward(&(&x + &delta));
+            let minus = flow.forward(&(&x - &delta));
             columns.push(((plus - minus) / (2.0 * eps)).view([dims as i64]));
         }
         let jacobian = Tensor::stack(&columns, 1);

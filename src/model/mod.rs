@@ -7,6 +7,7 @@
 
 pub mod backbone;
 pub mod bmr;
+pub mod conv;
 pub mod flow;
 
 use std::sync::{Mutex, MutexGuard};
@@ -41,8 +42,6 @@ pub struct Domains {
     pub source: Tensor,
     /// T = flow(S).
     pub target: Tensor,
-    /// log|det ∂T/∂S| per sample.
-    pub log_det: Tensor,
 }
 
 /// Per-position squared mapping errors of one scale, each [B, 1, h, w].
@@ -86,21 +85,21 @@ impl NfBmr {
             .zip(features)
             .map(|(scale, feature)| {
                 let source = feature.apply(&scale.norm);
-                let (target, log_det) = scale.flow.forward(&source);
-                Domains {
-                    source,
-                    target,
-                    log_det,
-                }
+                let target = scale.flow.forward(&source);
+                Domains { source, target }
             })
             .collect()
     }
 
     /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales.
     pub fn flow_loss(&self, features: &[Tensor]) -> Tensor {
-        self.domains(features)
+        self.scales
             .iter()
-            .map(|d| flow::nll_per_dim(&d.target, &d.log_det))
+            .zip(features)
+            .map(|(scale, feature)| {
+                let (z, log_det) = scale.flow.forward_with_log_det(&feature.apply(&scale.norm));
+                flow::nll_per_dim(&z, &log_det)
+            })
             .fold(Tensor::from(0f32), |acc, loss| acc + loss)
     }
 
