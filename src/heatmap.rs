@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use crate::anomaly::AnomalyMap;
 use crate::error::Error;
+use crate::frame::PixelLayout;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Colormap {
@@ -108,24 +109,87 @@ pub fn colormap_position(value: f32, threshold: f32) -> f32 {
     (value / (2.0 * threshold)).clamp(0.0, 1.0)
 }
 
-/// Blends the map (already at the picture's size) over packed RGB pixels in place. `alpha` is the
-/// heatmap's opacity; with `only_above_threshold`, pixels below the threshold are left untouched.
-pub fn blend_rgb(
-    rgb: &mut [u8],
-    map: &AnomalyMap,
-    threshold: f32,
-    lut: &[[u8; 3]],
-    alpha: f32,
-    only_above_threshold: bool,
-) {
-    for (pixel, &value) in rgb.chunks_exact_mut(3).zip(&map.values) {
-        if only_above_threshold && value < threshold {
-            continue;
+/// A mutable 8-bit packed picture to draw on (the layouts of [`PixelLayout`]; grey draws luminance).
+pub struct Canvas<'a> {
+    pub data: &'a mut [u8],
+    pub width: usize,
+    pub height: usize,
+    /// Bytes from the start of one row to the next.
+    pub stride: usize,
+    pub layout: PixelLayout,
+}
+
+impl Canvas<'_> {
+    fn pixel(&mut self, x: usize, y: usize) -> &mut [u8] {
+        let start = y * self.stride + x * self.layout.bytes_per_pixel;
+        &mut self.data[start..start + self.layout.bytes_per_pixel]
+    }
+
+    /// Mixes `colour` into pixel (x, y) with opacity `alpha`.
+    fn mix(&mut self, x: usize, y: usize, colour: [u8; 3], alpha: f32) {
+        let layout = self.layout;
+        let pixel = self.pixel(x, y);
+        let blend =
+            |old: u8, new: u8| (old as f32 * (1.0 - alpha) + new as f32 * alpha).round() as u8;
+        if layout == PixelLayout::GRAY8 {
+            let [r, g, b] = colour.map(f32::from);
+            pixel[0] = blend(pixel[0], (0.299 * r + 0.587 * g + 0.114 * b).round() as u8);
+        } else {
+            for (offset, value) in layout.rgb.into_iter().zip(colour) {
+                pixel[offset] = blend(pixel[offset], value);
+            }
         }
-        let index = (colormap_position(value, threshold) * 255.0).round() as usize;
-        let colour = lut[index];
-        for c in 0..3 {
-            pixel[c] = (pixel[c] as f32 * (1.0 - alpha) + colour[c] as f32 * alpha).round() as u8;
+    }
+
+    /// Blends the map over the picture. The map is sampled bilinearly at each pixel, so it may have any
+    /// resolution. With `only_above_threshold`, pixels below the threshold are left untouched.
+    pub fn blend_map(
+        &mut self,
+        map: &AnomalyMap,
+        threshold: f32,
+        lut: &[[u8; 3]],
+        alpha: f32,
+        only_above_threshold: bool,
+    ) {
+        let map = if (map.width, map.height) == (self.width, self.height) {
+            map.clone()
+        } else {
+            map.resized(self.width, self.height)
+        };
+        for y in 0..self.height {
+            for x in 0..self.width {
+                let value = map.values[y * self.width + x];
+                if only_above_threshold && value < threshold {
+                    continue;
+                }
+                let index = (colormap_position(value, threshold) * 255.0).round() as usize;
+                self.mix(x, y, lut[index], alpha);
+            }
+        }
+    }
+
+    /// Outlines the rectangle (clipped to the picture) with lines `thickness` pixels wide, drawn inwards.
+    pub fn draw_rectangle(
+        &mut self,
+        x: usize,
+        y: usize,
+        width: usize,
+        height: usize,
+        colour: [u8; 3],
+        thickness: usize,
+    ) {
+        let x1 = (x + width).min(self.width);
+        let y1 = (y + height).min(self.height);
+        for py in y.min(y1)..y1 {
+            for px in x.min(x1)..x1 {
+                let inside = px >= x + thickness
+                    && px + thickness < x + width
+                    && py >= y + thickness
+                    && py + thickness < y + height;
+                if !inside {
+                    self.mix(px, py, colour, 1.0);
+                }
+            }
         }
     }
 }
@@ -155,16 +219,58 @@ mod tests {
             values: vec![0.5, 4.0],
         };
         let lut = Colormap::Gray.lut();
-        let mut rgb = vec![100u8; 6];
-        blend_rgb(&mut rgb, &map, 1.0, &lut, 0.5, true);
-        assert_eq!(&rgb[..3], &[100, 100, 100], "below threshold: untouched");
+        let mut data = vec![100u8; 6];
+        let mut canvas = Canvas {
+            data: &mut data,
+            width: 2,
+            height: 1,
+            stride: 6,
+            layout: PixelLayout::RGB,
+        };
+        canvas.blend_map(&map, 1.0, &lut, 0.5, true);
+        assert_eq!(&data[..3], &[100, 100, 100], "below threshold: untouched");
         assert_eq!(
-            &rgb[3..],
+            &data[3..],
             &[178, 178, 178],
             "saturated white at half opacity"
         );
-        let mut rgb = vec![0u8; 6];
-        blend_rgb(&mut rgb, &map, 1.0, &lut, 1.0, false);
-        assert_eq!(rgb[0], 64, "a quarter of the way up the gray ramp");
+        let mut data = vec![0u8; 6];
+        Canvas {
+            data: &mut data,
+            width: 2,
+            height: 1,
+            stride: 6,
+            layout: PixelLayout::RGB,
+        }
+        .blend_map(&map, 1.0, &lut, 1.0, false);
+        assert_eq!(data[0], 64, "a quarter of the way up the gray ramp");
+    }
+
+    #[test]
+    fn drawing_follows_the_layout_and_stays_inside() {
+        // 4x3 BGRx with 4 bytes of row padding; a red 1-pixel outline of the whole picture.
+        let mut data = vec![0u8; 3 * 20];
+        let mut canvas = Canvas {
+            data: &mut data,
+            width: 4,
+            height: 3,
+            stride: 20,
+            layout: PixelLayout::BGRA,
+        };
+        canvas.draw_rectangle(0, 0, 10, 10, [255, 0, 0], 1);
+        let red = [0u8, 0, 255, 0];
+        assert_eq!(&data[0..4], &red, "corner, stored as B, G, R, x");
+        assert_eq!(&data[20 + 4..20 + 8], &[0; 4], "interior untouched");
+        assert_eq!(&data[16..20], &[0; 4], "row padding untouched");
+        let mut grey = vec![0u8; 4];
+        Canvas {
+            data: &mut grey,
+            width: 2,
+            height: 2,
+            stride: 2,
+            layout: PixelLayout::GRAY8,
+        }
+        .draw_rectangle(0, 0, 1, 1, [255, 0, 0], 1);
+        assert_eq!(grey, [76, 0, 0, 0], "grey gets the colour's luminance");
     }
 }

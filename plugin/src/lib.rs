@@ -5,10 +5,18 @@
  * plugin-nfbmr:
  *
  * Finds visual defects in live video with NF-BMR models trained on good parts only.
- * The `nfbmr` element itself arrives with the element issue; this crate already builds and loads.
+ *
+ * Since: 0.1.0
  */
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
+pub mod meta;
+mod nfbmr;
+
+pub use meta::NfbmrMeta;
+pub use nfbmr::{Colormap, Nfbmr};
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    meta::register();
+    nfbmr::register(plugin)
 }
 
 gst::plugin_define!(

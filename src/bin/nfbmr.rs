@@ -399,11 +399,16 @@ fn score_one(
     let heatmap = match &args.heatmap {
         Some(dir) => {
             let mut overlay = image.clone();
-            let map = detection
-                .map
-                .resized(image.width() as usize, image.height() as usize);
             let threshold = detector.config().thresholds.pixel as f32;
-            heatmap::blend_rgb(&mut overlay, &map, threshold, lut, args.alpha, false);
+            let (width, height) = (overlay.width() as usize, overlay.height() as usize);
+            heatmap::Canvas {
+                data: &mut overlay,
+                width,
+                height,
+                stride: width * 3,
+                layout: PixelLayout::RGB,
+            }
+            .blend_map(&detection.map, threshold, lut, args.alpha, false);
             let stem = path.file_stem().unwrap_or_default().to_string_lossy();
             let out = dir.join(format!("{stem}.heatmap.png"));
             overlay

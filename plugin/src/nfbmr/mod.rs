@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+/**
+ * SECTION:element-nfbmr
+ *
+ * Finds visual defects in raw video with an NF-BMR model trained on good parts only (`nfbmr train`).
+ * Every frame leaves with its verdict: an `NfbmrMeta` (score, raw score, threshold, is-anomaly, inferred,
+ * model id, low-resolution anomaly map), one `GstVideoRegionOfInterestMeta` of type `nfbmr-defect` per defect
+ * region (param structure `nfbmr-defect` with the region's `score`), an element message `nfbmr` on the bus
+ * when `post-messages` is set, and one JSON line per scored frame in `results-location`. With `overlay=true`
+ * it paints the heatmap, region boxes and a green/red border; otherwise it never changes pixels.
+ *
+ * ## Example
+ * ```
+ * gst-launch-1.0 videotestsrc ! videoconvert ! nfbmr model=part.nfbmr overlay=true ! videoconvert ! autovideosink
+ * ```
+ *
+ * The bus message `nfbmr` has the fields `timestamp` (buffer PTS), `running-time`, `score`, `raw-score`,
+ * `threshold`, `is-anomaly` and `regions` (an array of `region` structures with `x`, `y`, `width`, `height`
+ * in frame pixels and `score`).
+ *
+ * Since: 0.1.0
+ */
+mod imp;
+
+use gst::glib;
+use gst::prelude::*;
+
+/// Colormap of the heatmap overlay.
+#[derive(Debug, Default, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstNfbmrColormap")]
+pub enum Colormap {
+    #[default]
+    #[enum_value(name = "Turbo: blue to green to red", nick = "turbo")]
+    Turbo,
+    #[enum_value(name = "Jet: classic blue to red", nick = "jet")]
+    Jet,
+    #[enum_value(
+        name = "Inferno: black to yellow, perceptually uniform",
+        nick = "inferno"
+    )]
+    Inferno,
+    #[enum_value(name = "Gray: black to white", nick = "gray")]
+    Gray,
+}
+
+impl From<Colormap> for nfbmr::heatmap::Colormap {
+    fn from(colormap: Colormap) -> Self {
+        match colormap {
+            Colormap::Turbo => Self::Turbo,
+            Colormap::Jet => Self::Jet,
+            Colormap::Inferno => Self::Inferno,
+            Colormap::Gray => Self::Gray,
+        }
+    }
+}
+
+glib::wrapper! {
+    pub struct Nfbmr(ObjectSubclass<imp::Nfbmr>)
+        @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    Colormap::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    gst::Element::register(Some(plugin), "nfbmr", gst::Rank::NONE, Nfbmr::static_type())
+}
