@@ -317,7 +317,8 @@ mod tests {
         );
         assert_eq!(wide.max(), 1.0);
         let pooled = wide.max_pooled(2);
-        assert_eq!((pooled.width, pooled.height), (2, 1));
-        assert_eq!(pooled.values, vec![0.25, 1.0]);
+        assert_eq!((pooled.width, pooled.height), (2, 2));
+        assert_eq!(pooled.values, vec![0.25, 1.0, 0.25, 1.0]);
+        assert_eq!(wide.max_pooled(1).values, vec![1.0]);
     }
 }
