@@ -10,7 +10,7 @@
  * it paints the heatmap, region boxes and a green/red border; otherwise it never changes pixels.
  *
  * ## Example
- * ```
+ * ```shell
  * gst-launch-1.0 videotestsrc ! videoconvert ! nfbmr model=part.nfbmr overlay=true ! videoconvert ! autovideosink
  * ```
  *
