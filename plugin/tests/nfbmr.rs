@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `nfbmr` element with real buffers, real pipelines and tiny models trained here.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 use gst::prelude::*;
@@ -424,42 +426,83 @@ fn the_meta_survives_queue_tee_videoconvert_videoscale_and_an_encoder() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+/// target/<profile>, where cargo puts libgstnfbmr.so and examples/ (this test is in target/<profile>/deps).
+fn build_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    assert!(dir.join("libgstnfbmr.so").is_file(), "{}", dir.display());
+    dir
+}
+
+/// A command that finds the built plugin, with a registry of its own.
+fn with_built_plugin(program: impl AsRef<OsStr>, registry: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env("GST_PLUGIN_PATH", build_dir())
+        .env("GST_REGISTRY", registry.join("registry.bin"));
+    command
+}
+
+fn stdout_of(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
 #[test]
 fn gst_launch_runs_the_built_plugin() {
-    // target/<profile>/deps/<this test> -> target/<profile>, where cargo puts libgstnfbmr.so.
-    let exe = std::env::current_exe().unwrap();
-    let plugin_dir = exe.parent().unwrap().parent().unwrap();
-    assert!(
-        plugin_dir.join("libgstnfbmr.so").is_file(),
-        "{}",
-        plugin_dir.display()
-    );
     let registry = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new("gst-launch-1.0")
-        .env("GST_PLUGIN_PATH", plugin_dir)
-        .env("GST_REGISTRY", registry.path().join("registry.bin"))
-        .args([
-            "-m",
-            "videotestsrc",
-            "num-buffers=3",
-            "!",
-            "videoconvert",
-            "!",
-            "nfbmr",
-        ])
-        .arg(format!("model={}", models().first.display()))
+    let model = format!("model={}", models().first.display());
+    let pipeline = [
+        "videotestsrc",
+        "num-buffers=3",
+        "!",
+        "videoconvert",
+        "!",
+        "nfbmr",
+        &model,
+    ];
+    let output = with_built_plugin("gst-launch-1.0", registry.path())
+        .arg("-m")
+        .args(pipeline)
         .args(["overlay=true", "!", "videoconvert", "!", "fakesink"])
         .output()
         .expect("gst-launch-1.0 from scripts/setup.sh");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        stdout.matches("(element): nfbmr, timestamp=").count(),
-        3,
-        "{stdout}"
-    );
+    let stdout = stdout_of(&output);
+    let messages = stdout.matches("(element): nfbmr, timestamp=").count();
+    assert_eq!(messages, 3, "{stdout}");
+}
+
+#[test]
+fn the_integrator_examples_read_the_meta() {
+    let registry = tempfile::tempdir().unwrap();
+    let model = models().first.to_str().unwrap();
+    let rust = with_built_plugin(build_dir().join("examples/read_meta"), registry.path())
+        .args([model, "3"])
+        .output()
+        .unwrap();
+    let rust = stdout_of(&rust);
+    let frames = rust
+        .lines()
+        .filter(|l| l.contains("score=") && l.contains("map=64x64"));
+    assert_eq!(frames.count(), 3, "{rust}");
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python/read_meta.py");
+    let python = with_built_plugin("/usr/bin/python3", registry.path())
+        .arg(script)
+        .args([model, "3"])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = stdout_of(&python)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in lines {
+        let score = line["score"].as_f64().unwrap();
+        let peak = line["map-peak"].as_f64().unwrap();
+        assert!((score - peak).abs() < 1e-4 * score, "{line}");
+        assert_eq!(line["model-id"].as_str().unwrap().len(), 12);
+    }
 }
