@@ -65,14 +65,15 @@ gst-launch-1.0 -q \
 end=$(date +%s.%N)
 
 # Labels.txt: index, label (1 = defect), file, 0, mask. results.jsonl: one object per frame with "pts" (ns)
-# and "is-anomaly"; the part in view is floor(pts / PART_SECONDS) + 1.
+# and "is-anomaly". videorate shows the input picture nearest in time (the earlier one on a tie), so the
+# part in view at pts is round(pts / PART_SECONDS) + 1 with halves rounded down.
 awk -F'\t' -v part_ns="$(awk -v s="$PART_SECONDS" 'BEGIN { printf "%d", s * 1e9 }')" \
     -v seconds="$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" '
     FNR == NR { if (FNR > 1) truth[$1 + 0] = $2 + 0; next }
     {
         match($0, /"pts":[0-9]+/); pts = substr($0, RSTART + 6, RLENGTH - 6) + 0
         flagged = ($0 ~ /"is-anomaly":true/)
-        part = int(pts / part_ns) + 1
+        part = int((pts - 1) / part_ns + 0.5) + 1
         frames++; flags += flagged; defect_frames += truth[part]
         if (flagged == truth[part]) agree++; else if (flagged) false_alarms++; else misses++
     }

@@ -21,6 +21,7 @@ use nfbmr::heatmap::Canvas;
 use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout};
 
 use super::Colormap;
+use super::worker::Worker;
 use crate::meta::NfbmrMeta;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -115,9 +116,41 @@ impl FrameResult {
     }
 }
 
+/// What the streaming thread needs to know of the model that lives on the worker.
+#[derive(Clone, Debug)]
+struct LoadedModel {
+    path: PathBuf,
+    id: String,
+    image_threshold: f64,
+    pixel_threshold: f64,
+}
+
+impl LoadedModel {
+    fn of(detector: &Detector, path: PathBuf) -> Self {
+        let thresholds = &detector.config().thresholds;
+        LoadedModel {
+            path,
+            id: detector.model_id().to_string(),
+            image_threshold: thresholds.image,
+            pixel_threshold: thresholds.pixel,
+        }
+    }
+
+    /// Image and pixel thresholds, with the `threshold` property (0 = the model's) applied; the pixel
+    /// threshold keeps its ratio to the image threshold.
+    fn thresholds(&self, setting: f64) -> (f64, f64) {
+        let image = if setting > 0.0 {
+            setting
+        } else {
+            self.image_threshold
+        };
+        (image, image * self.pixel_threshold / self.image_threshold)
+    }
+}
+
 struct State {
-    detector: Detector,
-    model: PathBuf,
+    worker: Worker,
+    model: LoadedModel,
     info: Option<gst_video::VideoInfo>,
     layout: Option<PixelLayout>,
     frames: u64,
@@ -153,30 +186,54 @@ fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
 }
 
 impl Nfbmr {
-    fn load(&self, path: &Path, device: DeviceSpec) -> Result<Detector, gst::ErrorMessage> {
-        let detector = Detector::load(path, device).map_err(|err| {
+    /// Starts the worker and loads the model on it.
+    fn load(
+        &self,
+        path: &Path,
+        device: DeviceSpec,
+    ) -> Result<(Worker, LoadedModel), gst::ErrorMessage> {
+        let worker = Worker::spawn().map_err(|err| {
+            gst::error_msg!(
+                gst::CoreError::Failed,
+                ["Cannot start the inference thread: {err}"]
+            )
+        })?;
+        let owned = path.to_owned();
+        let loaded = worker
+            .run(move |slot| {
+                Detector::load(&owned, device).map(|detector| {
+                    let loaded = LoadedModel::of(&detector, owned);
+                    let device = detector.device();
+                    *slot = Some(detector);
+                    (loaded, device)
+                })
+            })
+            .ok_or_else(|| {
+                gst::error_msg!(gst::CoreError::Failed, ["The inference thread stopped"])
+            })?;
+        let (loaded, device_used) = loaded.map_err(|err| {
             let kind = match err {
                 nfbmr::Error::Device(_) => gst::ResourceError::NotFound,
                 _ => gst::ResourceError::OpenRead,
             };
             gst::error_msg!(kind, ["{err}"])
         })?;
-        let device_name = nfbmr::device::device_name(detector.device());
         gst::info!(
             CAT,
             imp = self,
-            "Loaded model {} ({}) on {device_name}",
+            "Loaded model {} ({}) on {}",
             path.display(),
-            detector.model_id()
+            loaded.id,
+            nfbmr::device::device_name(device_used)
         );
-        if device == DeviceSpec::Auto && !detector.device().is_cuda() {
+        if device == DeviceSpec::Auto && !device_used.is_cuda() {
             gst::element_imp_info!(
                 self,
                 gst::ResourceError::Settings,
                 ["No CUDA device available: running on the CPU"]
             );
         }
-        Ok(detector)
+        Ok((worker, loaded))
     }
 
     /// Loads `path` on a separate thread; the next frame swaps it in, or keeps the old model with a warning.
@@ -194,22 +251,23 @@ impl Nfbmr {
         };
         match pending.detector {
             Ok(detector) => {
+                let loaded = LoadedModel::of(&detector, pending.path);
                 gst::info!(
                     CAT,
                     imp = self,
                     "Swapped in model {} ({})",
-                    pending.path.display(),
-                    detector.model_id()
+                    loaded.path.display(),
+                    loaded.id
                 );
-                state.detector = detector;
-                state.model = pending.path;
+                state.worker.run(move |slot| *slot = Some(detector));
+                state.model = loaded;
                 state.last = None;
             }
             Err(err) => {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::OpenRead,
-                    ["Keeping model {}: {err}", state.model.display()]
+                    ["Keeping model {}: {err}", state.model.path.display()]
                 );
             }
         }
@@ -231,26 +289,32 @@ impl Nfbmr {
                 gst::FlowError::Error
             })?;
         let (width, height) = (frame.width() as usize, frame.height() as usize);
+        let stride = frame.plane_stride()[0] as usize;
         let plane = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
-        let input = Frame {
-            data: plane,
-            width,
-            height,
-            stride: frame.plane_stride()[0] as usize,
-            layout,
-        };
-        let detection = state.detector.infer(&input).map_err(|err| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["Inference failed: {err}"]);
-            gst::FlowError::Error
-        })?;
-        let thresholds = &state.detector.config().thresholds;
-        let threshold = if settings.threshold > 0.0 {
-            settings.threshold
-        } else {
-            thresholds.image
-        };
-        // The pixel threshold keeps its ratio to the image threshold when the latter is overridden.
-        let pixel_threshold = threshold * thresholds.pixel / thresholds.image;
+        // The worker needs owned pixels: copy the visible part of each row.
+        let row = width * layout.bytes_per_pixel;
+        let packed: Vec<u8> = (0..height)
+            .flat_map(|y| &plane[y * stride..y * stride + row])
+            .copied()
+            .collect();
+        let detection = state
+            .worker
+            .run(move |slot| {
+                slot.as_ref()
+                    .map(|detector| detector.infer(&Frame::packed(&packed, width, height, layout)))
+            })
+            .flatten()
+            .ok_or(nfbmr::Error::Input("no model loaded".into()))
+            .and_then(|detection| detection)
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ["Inference failed: {err}"]
+                );
+                gst::FlowError::Error
+            })?;
+        let (threshold, pixel_threshold) = state.model.thresholds(settings.threshold);
         let map = detection.map;
         let (sx, sy) = (
             width as f64 / map.width as f64,
@@ -376,7 +440,7 @@ impl Nfbmr {
         pts: Option<gst::ClockTime>,
         running_time: Option<gst::ClockTime>,
     ) {
-        let model_id = state.detector.model_id().to_string();
+        let model_id = state.model.id.clone();
         let frame = state.frames;
         let Some((path, writer)) = state.results.as_mut() else {
             return;
@@ -451,8 +515,8 @@ impl Nfbmr {
             layout,
         };
         let lut = nfbmr::heatmap::Colormap::from(settings.colormap).lut();
-        let pixel_threshold = (result.threshold * state.detector.config().thresholds.pixel
-            / state.detector.config().thresholds.image) as f32;
+        let pixel_threshold =
+            (result.threshold * state.model.pixel_threshold / state.model.image_threshold) as f32;
         canvas.blend_map(
             &result.map,
             pixel_threshold,
@@ -710,7 +774,7 @@ impl BaseTransformImpl for Nfbmr {
                 ["No model: set the 'model' property to a .nfbmr file"]
             )
         })?;
-        let detector = self.load(&model, settings.device)?;
+        let (worker, loaded) = self.load(&model, settings.device)?;
         let results = match settings.results_location {
             Some(path) => {
                 let file = std::fs::OpenOptions::new()
@@ -729,8 +793,8 @@ impl BaseTransformImpl for Nfbmr {
         };
         self.pending.lock().unwrap().take();
         *self.state.lock().unwrap() = Some(State {
-            detector,
-            model,
+            worker,
+            model: loaded,
             info: None,
             layout: None,
             frames: 0,
@@ -780,7 +844,8 @@ impl BaseTransformImpl for Nfbmr {
                 .downcast_ref::<gst::ClockTime>()
                 .and_then(|segment| segment.to_running_time(pts))
         });
-        self.attach_meta(buffer, &result, infer, state.detector.model_id())?;
+        let model_id = state.model.id.clone();
+        self.attach_meta(buffer, &result, infer, &model_id)?;
         if infer {
             if settings.post_messages {
                 self.post_message(&result, pts, running_time);

@@ -21,6 +21,7 @@
  * Since: 0.1.0
  */
 mod imp;
+mod worker;
 
 use gst::glib;
 use gst::prelude::*;
