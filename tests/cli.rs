@@ -31,6 +31,20 @@ fn train_info_and_score_from_the_command_line() {
     for image in &data.train {
         std::fs::rename(image, good_dir.join(common::file_name(image))).unwrap();
     }
+    // Colour JPEG and BMP files of other sizes train alongside the grey PNGs.
+    for (i, extension) in ["jpg", "bmp"].iter().enumerate() {
+        let moved = good_dir.join(common::file_name(&data.train[i]));
+        let grey = image::open(moved).unwrap().to_rgb8();
+        let resized =
+            image::imageops::resize(&grey, 120, 80, image::imageops::FilterType::Triangle);
+        let coloured = image::RgbImage::from_fn(120, 80, |x, y| {
+            let [v, ..] = resized.get_pixel(x, y).0;
+            image::Rgb([v, v / 2, 255 - v])
+        });
+        coloured
+            .save(good_dir.join(format!("colour-{i}.{extension}")))
+            .unwrap();
+    }
     let model = data.dir.path().join("part.nfbmr");
     // The folder-layout root is accepted: its good/ subfolder is used.
     let train = nfbmr(&[
@@ -50,7 +64,7 @@ fn train_info_and_score_from_the_command_line() {
     ]);
     assert!(train.status.success(), "{}", text(&train.stderr));
     assert!(
-        text(&train.stderr).contains("on 8 good images"),
+        text(&train.stderr).contains("on 10 good images"),
         "{}",
         text(&train.stderr)
     );
@@ -59,7 +73,7 @@ fn train_info_and_score_from_the_command_line() {
     assert!(info.status.success());
     let info = text(&info.stdout);
     assert!(info.contains("efficientnet-lite0 at 64x64"), "{info}");
-    assert!(info.contains("6 images (+2 held out)"), "{info}");
+    assert!(info.contains("7 images (+3 held out)"), "{info}");
     let json = nfbmr(&["info", "--json", path(&model)]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(json["scales"].as_array().unwrap().len(), 3);

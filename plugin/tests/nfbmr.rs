@@ -456,6 +456,7 @@ fn gst_launch_runs_the_built_plugin() {
     let model = format!("model={}", models().first.display());
     let pipeline = [
         "videotestsrc",
+        "is-live=true",
         "num-buffers=3",
         "!",
         "videoconvert",
