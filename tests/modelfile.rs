@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 
-use nfbmr::data::synth::Texture;
 use nfbmr::train::TrainedModel;
 use nfbmr::{Detector, DeviceSpec, modelfile};
 use tch::{Kind, Tensor};
@@ -40,10 +39,7 @@ fn write_edited(model: &TrainedModel, path: &Path, edit: impl FnOnce(&mut Vec<(S
 
 #[test]
 fn bad_model_files_are_refused_with_a_precise_message() {
-    let data = common::dataset(Texture::FineNoise, 64, 3, 0);
-    let mut options = common::tiny_options(64, 0);
-    options.hold_out = 0.0;
-    let model = common::train_quietly(&data.train, &options);
+    let (data, model) = common::untrained_model(64);
     let dir = data.dir.path();
     let good = dir.join("good.nfbmr");
     model.save(&good).unwrap();
@@ -139,10 +135,7 @@ fn bad_model_files_are_refused_with_a_precise_message() {
 
 #[test]
 fn a_failed_write_leaves_no_partial_model_behind() {
-    let data = common::dataset(Texture::FineNoise, 64, 3, 0);
-    let mut options = common::tiny_options(64, 0);
-    options.hold_out = 0.0;
-    let model = common::train_quietly(&data.train, &options);
+    let (data, model) = common::untrained_model(64);
     let target = data.dir.path().join("no-such-dir").join("model.nfbmr");
     let err = model.save(&target).unwrap_err().to_string();
     assert!(err.contains("model.nfbmr"), "{err}");

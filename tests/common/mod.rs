@@ -71,3 +71,13 @@ pub fn train_quietly(images: &[PathBuf], options: &TrainOptions) -> TrainedModel
 pub fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
+
+/// A model that ran no epoch (its weights are the initialisation), on 3 generated images of `size`:
+/// enough for tests about files and shapes.
+pub fn untrained_model(image_size: i64) -> (Dataset, TrainedModel) {
+    let data = dataset(Texture::FineNoise, 64, 3, 0);
+    let mut options = tiny_options(image_size, 0);
+    options.hold_out = 0.0;
+    let model = train_quietly(&data.train, &options);
+    (data, model)
+}
