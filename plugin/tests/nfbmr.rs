@@ -507,3 +507,40 @@ fn the_integrator_examples_read_the_meta() {
         assert_eq!(line["model-id"].as_str().unwrap().len(), 12);
     }
 }
+
+#[test]
+fn a_synchronous_bus_handler_may_swap_the_model() {
+    init();
+    let pipeline = gst::parse::launch(&format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! videoconvert ! \
+         nfbmr name=detector model={} ! fakesink",
+        models().first.display()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let detector = pipeline.by_name("detector").unwrap();
+    let second = models().second.to_str().unwrap().to_string();
+    // Called on the streaming thread, inside the element's posting of its message.
+    pipeline
+        .bus()
+        .unwrap()
+        .set_sync_handler(move |_bus, message| {
+            if let gst::MessageView::Element(e) = message.view()
+                && e.structure().is_some_and(|s| s.name() == "nfbmr")
+            {
+                detector.set_property("model", &second);
+            }
+            gst::BusSyncReply::Pass
+        });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let end = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(120),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("the pipeline ends instead of deadlocking");
+    assert_eq!(end.type_(), gst::MessageType::Eos);
+    pipeline.set_state(gst::State::Null).unwrap();
+}

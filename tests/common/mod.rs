@@ -72,7 +72,8 @@ pub fn file_name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
-/// A model that ran no epoch (its weights are the initialisation), on 3 generated images of `size`:
+/// A model that ran no epoch (its weights are the initialisation) at input size `image_size`, on three
+/// generated 64×64 images:
 /// enough for tests about files and shapes.
 pub fn untrained_model(image_size: i64) -> (Dataset, TrainedModel) {
     let data = dataset(Texture::FineNoise, 64, 3, 0);

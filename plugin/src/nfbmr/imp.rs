@@ -847,15 +847,17 @@ impl BaseTransformImpl for Nfbmr {
         let model_id = state.model.id.clone();
         self.attach_meta(buffer, &result, infer, &model_id)?;
         if infer {
-            if settings.post_messages {
-                self.post_message(&result, pts, running_time);
-            }
             self.write_result(state, &result, pts, running_time);
         }
         if settings.overlay {
             self.draw_overlay(state, &settings, buffer, &result)?;
         }
         state.frames += 1;
+        // Posted without the state lock: a synchronous bus handler may set properties.
+        drop(guard);
+        if infer && settings.post_messages {
+            self.post_message(&result, pts, running_time);
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }
