@@ -426,20 +426,28 @@ fn the_meta_survives_queue_tee_videoconvert_videoscale_and_an_encoder() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
-/// target/<profile>, where cargo puts libgstnfbmr.so and examples/ (this test is in target/<profile>/deps).
-fn build_dir() -> PathBuf {
+/// target/<profile>; this test runs from target/<profile>/deps.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_owned();
-    assert!(dir.join("libgstnfbmr.so").is_file(), "{}", dir.display());
-    dir
+    exe.parent().unwrap().parent().unwrap().to_owned()
 }
 
-/// A command that finds the built plugin, with a registry of its own.
-fn with_built_plugin(program: impl AsRef<OsStr>, registry: &Path) -> Command {
+/// A command that finds the plugin cargo built for these tests, and a registry of its own, in `scratch`.
+/// `cargo test` leaves the library in deps/ (`cargo build` also copies it up a level); a folder holding
+/// only it keeps GStreamer from scanning every other shared object there.
+fn with_built_plugin(program: impl AsRef<OsStr>, scratch: &Path) -> Command {
+    let built = ["deps", "."]
+        .iter()
+        .map(|dir| profile_dir().join(dir).join("libgstnfbmr.so"))
+        .find(|path| path.is_file())
+        .expect("libgstnfbmr.so built by cargo");
+    let plugins = scratch.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(built, plugins.join("libgstnfbmr.so")).unwrap();
     let mut command = Command::new(program);
     command
-        .env("GST_PLUGIN_PATH", build_dir())
-        .env("GST_REGISTRY", registry.join("registry.bin"));
+        .env("GST_PLUGIN_PATH", plugins)
+        .env("GST_REGISTRY", scratch.join("registry.bin"));
     command
 }
 
@@ -479,7 +487,7 @@ fn gst_launch_runs_the_built_plugin() {
 fn the_integrator_examples_read_the_meta() {
     let registry = tempfile::tempdir().unwrap();
     let model = models().first.to_str().unwrap();
-    let rust = with_built_plugin(build_dir().join("examples/read_meta"), registry.path())
+    let rust = with_built_plugin(profile_dir().join("examples/read_meta"), registry.path())
         .args([model, "3"])
         .output()
         .unwrap();
