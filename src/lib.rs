@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod frame;
 pub mod heatmap;
+pub mod metrics;
 pub mod model;
 pub mod modelfile;
 pub mod train;
