@@ -9,6 +9,7 @@ pub mod data;
 pub mod detector;
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod frame;
 pub mod heatmap;
 pub mod metrics;

@@ -11,13 +11,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use nfbmr::config::FlowConfig;
-use nfbmr::data::dagm::{self, Split, SynthOptions};
-use nfbmr::data::folder;
+use nfbmr::data::{
+    self,
+    dagm::{self, SynthOptions},
+};
 use nfbmr::device::device_name;
 use nfbmr::heatmap::{self, Colormap};
 use nfbmr::model::backbone;
 use nfbmr::train::{self, BackboneChoice, Progress, TrainOptions};
-use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout, frame, modelfile, weights};
+use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout, evaluate, frame, modelfile, weights};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +40,8 @@ enum Command {
     Train(TrainArgs),
     /// Score images with a model: score, verdict and optional heatmaps
     Score(ScoreArgs),
+    /// Measure a model on a labelled test set: image and pixel AUROC, PRO, best F1, error rates
+    Eval(EvalArgs),
     /// Describe a model file
     Info(InfoArgs),
     /// Measure per-frame speed: the whole detector against its backbone alone, interleaved in one run
@@ -73,7 +77,8 @@ struct TrainArgs {
     /// present, so a folder-layout dataset can be passed as is. With --class, a DAGM 2007 dataset root.
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// DAGM class folder (e.g. Class1): train on the good images of its Train split
+    /// MVTec AD category (e.g. tile) or DAGM class (e.g. Class1) under --data: train on its good training
+    /// images
     #[arg(long, value_name = "NAME")]
     class: Option<String>,
     /// Where to write the model
@@ -144,6 +149,24 @@ struct ScoreArgs {
 }
 
 #[derive(Args)]
+struct EvalArgs {
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Dataset root: MVTec AD or DAGM 2007 (with --class), or the folder layout good/, defect/, masks/
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// MVTec AD category or DAGM class under --data
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+    /// Also write the figures as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+}
+
+#[derive(Args)]
 struct InfoArgs {
     #[arg(value_name = "MODEL.nfbmr")]
     model: PathBuf,
@@ -179,6 +202,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => run_synth(args),
         Command::Train(args) => run_train(args),
         Command::Score(args) => run_score(args),
+        Command::Eval(args) => run_eval(args),
         Command::Info(args) => run_info(args),
         Command::Bench(args) => run_bench(args),
     };
@@ -260,34 +284,9 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The good training images named by --data and --class, and a description of where they came from.
-fn training_images(args: &TrainArgs) -> Result<(Vec<PathBuf>, String)> {
-    if let Some(class) = &args.class {
-        let images: Vec<PathBuf> = dagm::read_split(&args.data, class, Split::Train)?
-            .into_iter()
-            .filter(|image| !image.defective)
-            .map(|image| image.path)
-            .collect();
-        if images.is_empty() {
-            bail!("{class} has no good images in its Train split");
-        }
-        return Ok((
-            images,
-            format!("{} ({class}, DAGM Train, good)", args.data.display()),
-        ));
-    }
-    let good = args.data.join("good");
-    let dir = if good.is_dir() {
-        good
-    } else {
-        args.data.clone()
-    };
-    Ok((folder::list_images(&dir)?, dir.display().to_string()))
-}
-
 fn run_train(args: TrainArgs) -> Result<ExitCode> {
     let device = args.device.resolve()?;
-    let (images, source) = training_images(&args)?;
+    let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
     let mut options = TrainOptions::new(backbone_choice(&args)?);
     options.image_size = args.image_size;
     options.flow.steps = args.flow_steps;
@@ -437,6 +436,43 @@ fn score_one(
             detection.raw_score
         )
     })
+}
+
+fn run_eval(args: EvalArgs) -> Result<ExitCode> {
+    let detector = Detector::load(&args.model, args.device)?;
+    let images = data::test_set(&args.data, args.class.as_deref())?;
+    let bar = ProgressBar::new(images.len() as u64).with_style(
+        ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} ETA {eta_precise}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message("scoring");
+    let evaluation = evaluate::evaluate(&detector, &images, &mut || bar.inc(1))?;
+    bar.finish_and_clear();
+    let figure = |value: Option<f64>| value.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    let class = args.class.as_deref().unwrap_or("-");
+    println!(
+        "class       images  defective  image AUROC  pixel AUROC  PRO(0.3)  best F1  false alarms  misses"
+    );
+    println!(
+        "{class:<11} {:>6}  {:>9}  {:>11}  {:>11}  {:>8}  {:>7}  {:>12.4}  {:>6.4}",
+        evaluation.images,
+        evaluation.defective,
+        figure(evaluation.image_auroc),
+        figure(evaluation.pixel_auroc),
+        figure(evaluation.pro),
+        figure(evaluation.best_f1),
+        evaluation.false_alarm_rate,
+        evaluation.miss_rate,
+    );
+    if let Some(path) = &args.json {
+        let mut value = serde_json::to_value(&evaluation)?;
+        value["class"] = json!(args.class);
+        value["model-id"] = json!(detector.model_id());
+        std::fs::write(path, serde_json::to_string_pretty(&value)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_info(args: InfoArgs) -> Result<ExitCode> {

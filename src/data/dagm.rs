@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::data::LabeledImage;
 use crate::data::synth::{self, Texture};
 use crate::error::{Error, Result};
 
@@ -22,14 +23,6 @@ impl Split {
             Split::Test => "Test",
         }
     }
-}
-
-/// One labelled image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LabeledImage {
-    pub path: PathBuf,
-    pub defective: bool,
-    pub mask: Option<PathBuf>,
 }
 
 /// Reads one split of one class, checking that every listed image and mask exists.

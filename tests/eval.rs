@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `nfbmr eval` on generated datasets: its figures agree with the scores `nfbmr score` prints, whatever the
+//! layout the same images come in.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use nfbmr::data::dagm::{self, SynthOptions};
+use nfbmr::data::{self, LabeledImage};
+use nfbmr::metrics;
+
+fn nfbmr(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
+    let mut args = vec![
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--json", out.to_str().unwrap()]);
+    nfbmr(&args);
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+#[test]
+fn eval_figures_match_the_scores_in_every_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dagm");
+    let options = SynthOptions {
+        seed: 4,
+        size: 96,
+        train: 16,
+        test: 10,
+        defect_fraction: 0.4,
+    };
+    dagm::write_synthetic_class(&root, 2, &options).unwrap();
+    let (good, _) = data::training_set(&root, Some("Class2")).unwrap();
+    let mut train = common::tiny_options(96, 3);
+    train.hold_out = 0.0;
+    let model = dir.path().join("model.nfbmr");
+    common::train_quietly(&good, &train).save(&model).unwrap();
+
+    let dagm_json = eval_json(
+        &model,
+        &["--data", root.to_str().unwrap(), "--class", "Class2"],
+        &dir.path().join("a.json"),
+    );
+    assert_eq!(dagm_json["images"], 10);
+    assert_eq!(dagm_json["defective"], 4);
+    for key in [
+        "image-auroc",
+        "pixel-auroc",
+        "pro",
+        "best-f1",
+        "false-alarm-rate",
+        "miss-rate",
+    ] {
+        let value = dagm_json[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+
+    // The image AUROC is the one of the raw scores `nfbmr score` prints for the same images.
+    let test: Vec<LabeledImage> = data::test_set(&root, Some("Class2")).unwrap();
+    let mut args = vec![
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--device",
+        "cpu",
+    ];
+    let paths: Vec<String> = test.iter().map(|i| i.path.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let scores: Vec<f32> = nfbmr(&args)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["raw-score"]
+                .as_f64()
+                .unwrap() as f32
+        })
+        .collect();
+    let labels: Vec<bool> = test.iter().map(|i| i.defective).collect();
+    let expected = metrics::auroc(&scores, &labels).unwrap();
+    assert!((dagm_json["image-auroc"].as_f64().unwrap() - expected).abs() < 1e-9);
+
+    // The same images in the folder layout give the same figures.
+    let folder = dir.path().join("folder");
+    for sub in ["good", "defect", "masks"] {
+        std::fs::create_dir_all(folder.join(sub)).unwrap();
+    }
+    for image in &test {
+        let name = image.path.file_name().unwrap();
+        let sub = if image.defective { "defect" } else { "good" };
+        std::fs::copy(&image.path, folder.join(sub).join(name)).unwrap();
+        if let Some(mask) = &image.mask {
+            std::fs::copy(mask, folder.join("masks").join(name)).unwrap();
+        }
+    }
+    let folder_json = eval_json(
+        &model,
+        &["--data", folder.to_str().unwrap()],
+        &dir.path().join("b.json"),
+    );
+    for key in [
+        "image-auroc",
+        "pixel-auroc",
+        "pro",
+        "best-f1",
+        "false-alarm-rate",
+        "miss-rate",
+    ] {
+        assert_eq!(folder_json[key], dagm_json[key], "{key}");
+    }
+}
