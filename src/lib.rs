@@ -4,6 +4,7 @@
 //! over [`Detector`].
 
 pub mod anomaly;
+pub mod calibrate;
 pub mod config;
 pub mod data;
 pub mod detector;

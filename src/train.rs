@@ -11,6 +11,7 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 use crate::anomaly::{self, GaussianBlur};
+use crate::calibrate;
 use crate::config::{
     BackboneConfig, FORMAT_VERSION, FlowConfig, ModelConfig, ScaleConfig, Thresholds,
     TrainingSummary,
@@ -50,6 +51,8 @@ pub struct TrainOptions {
     pub blur_sigma: f64,
     /// Fraction of the good images kept out of training to set the threshold.
     pub hold_out: f64,
+    /// Target false-alarm rate of the threshold set from the held-out images.
+    pub false_alarm_rate: f64,
     pub seed: u64,
     pub device: DeviceSpec,
 }
@@ -69,6 +72,7 @@ impl TrainOptions {
             weight_decay: 1e-5,
             blur_sigma: 4.0,
             hold_out: 0.1,
+            false_alarm_rate: 0.01,
             seed: 0,
             device: DeviceSpec::Auto,
         }
@@ -463,7 +467,11 @@ pub fn train(
             .anomaly_maps(&Tensor::cat(&held_out_inputs, 0))?
     };
     let scores = image_scores(&maps)?;
-    model.config.thresholds = mean_plus_three_sd(&scores, !held_out_inputs.is_empty());
+    model.config.thresholds = calibrated(
+        &scores,
+        options.false_alarm_rate,
+        !held_out_inputs.is_empty(),
+    )?;
     model.config.training.seconds = started.elapsed().as_secs_f64();
     progress(Progress::Step(None));
     Ok(model)
@@ -477,21 +485,28 @@ pub fn image_scores(maps: &Tensor) -> Result<Vec<f64>> {
     )?)
 }
 
-/// mean + 3 sd of good-image scores; a placeholder until a model is calibrated with `nfbmr calibrate`.
-fn mean_plus_three_sd(scores: &[f64], held_out: bool) -> Thresholds {
-    let n = scores.len() as f64;
-    let mean = scores.iter().sum::<f64>() / n;
-    let variance = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    let threshold = (mean + 3.0 * variance.sqrt()).max(mean * 1.05);
+/// Thresholds for the target false-alarm rate; with scores too alike to fit (tiny or degenerate sets), 5%
+/// above the largest.
+fn calibrated(scores: &[f64], false_alarm_rate: f64, held_out: bool) -> Result<Thresholds> {
     let source = if held_out {
         "held-out good images"
     } else {
         "training images (too few to hold any out)"
     };
-    Thresholds {
-        image: threshold,
-        pixel: threshold,
-        method: format!("mean + 3 sd of {} {source}", scores.len()),
-        samples: scores.len(),
+    match calibrate::thresholds_for(scores, false_alarm_rate) {
+        Ok(mut thresholds) => {
+            thresholds.method = format!("{}, on {source}", thresholds.method);
+            Ok(thresholds)
+        }
+        Err(Error::Data(_)) => {
+            let largest = scores.iter().copied().fold(f64::MIN, f64::max);
+            Ok(Thresholds {
+                image: largest * 1.05,
+                pixel: largest * 1.05,
+                method: format!("5% above the largest of {} {source}", scores.len()),
+                samples: scores.len(),
+            })
+        }
+        Err(other) => Err(other),
     }
 }

@@ -129,4 +129,43 @@ fn eval_figures_match_the_scores_in_every_layout() {
     ] {
         assert_eq!(folder_json[key], dagm_json[key], "{key}");
     }
+
+    // Calibration from good images: a rarer false alarm needs a higher threshold, and the model says how
+    // its threshold was set.
+    let threshold = |rate: &str| -> f64 {
+        nfbmr(&[
+            "calibrate",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            root.to_str().unwrap(),
+            "--class",
+            "Class2",
+            "--false-alarm-rate",
+            rate,
+            "--device",
+            "cpu",
+        ]);
+        let info = nfbmr(&["info", "--json", model.to_str().unwrap()]);
+        let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        assert!(
+            info["thresholds"]["method"]
+                .as_str()
+                .unwrap()
+                .starts_with("Gumbel fit")
+        );
+        info["thresholds"]["image"].as_f64().unwrap()
+    };
+    let (loose, strict) = (threshold("0.2"), threshold("0.001"));
+    assert!(strict > loose, "{strict} vs {loose}");
+    let recalibrated = eval_json(
+        &model,
+        &["--data", root.to_str().unwrap(), "--class", "Class2"],
+        &dir.path().join("c.json"),
+    );
+    assert_eq!(recalibrated["threshold"].as_f64().unwrap(), strict);
+    assert_eq!(
+        recalibrated["image-auroc"], dagm_json["image-auroc"],
+        "thresholds do not change scores"
+    );
 }

@@ -19,7 +19,9 @@ use nfbmr::device::device_name;
 use nfbmr::heatmap::{self, Colormap};
 use nfbmr::model::backbone;
 use nfbmr::train::{self, BackboneChoice, Progress, TrainOptions};
-use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout, evaluate, frame, modelfile, weights};
+use nfbmr::{
+    Detector, DeviceSpec, Frame, PixelLayout, calibrate, evaluate, frame, modelfile, weights,
+};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,8 @@ enum Command {
     Train(TrainArgs),
     /// Score images with a model: score, verdict and optional heatmaps
     Score(ScoreArgs),
+    /// Set a model's thresholds from good images for a target false-alarm rate (rewrites the model file)
+    Calibrate(CalibrateArgs),
     /// Measure a model on a labelled test set: image and pixel AUROC, PRO, best F1, error rates
     Eval(EvalArgs),
     /// Describe a model file
@@ -120,6 +124,9 @@ struct TrainArgs {
     /// Fraction of the good images held out to set the threshold
     #[arg(long, default_value_t = 0.1)]
     hold_out: f64,
+    /// Target false-alarm rate of that threshold
+    #[arg(long, default_value_t = 0.01)]
+    false_alarm_rate: f64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
@@ -146,6 +153,24 @@ struct ScoreArgs {
     /// Heatmap opacity, 0 to 1
     #[arg(long, default_value_t = 0.5)]
     alpha: f32,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Good images: a folder (its good/ subfolder when present), or a dataset root with --class
+    #[arg(long, value_name = "GOOD_DIR")]
+    data: PathBuf,
+    /// MVTec AD category or DAGM class under --data (its good training images)
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+    /// Target fraction of good images flagged
+    #[arg(long, default_value_t = 0.01)]
+    false_alarm_rate: f64,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
 }
 
 #[derive(Args)]
@@ -202,6 +227,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => run_synth(args),
         Command::Train(args) => run_train(args),
         Command::Score(args) => run_score(args),
+        Command::Calibrate(args) => run_calibrate(args),
         Command::Eval(args) => run_eval(args),
         Command::Info(args) => run_info(args),
         Command::Bench(args) => run_bench(args),
@@ -302,6 +328,7 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     options.batch_size = args.batch_size;
     options.blur_sigma = args.blur_sigma;
     options.hold_out = args.hold_out;
+    options.false_alarm_rate = args.false_alarm_rate;
     options.seed = args.seed;
     options.device = args.device;
     eprintln!(
@@ -436,6 +463,41 @@ fn score_one(
             detection.raw_score
         )
     })
+}
+
+fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
+    let detector = Detector::load(&args.model, args.device)?;
+    let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
+    let bar = ProgressBar::new(images.len() as u64);
+    let scores = images
+        .iter()
+        .map(|path| {
+            let image = frame::load_rgb(path)?;
+            bar.inc(1);
+            Ok(detector.infer(&frame::rgb_frame(&image))?.raw_score)
+        })
+        .collect::<nfbmr::Result<Vec<f64>>>()?;
+    bar.finish_and_clear();
+    let thresholds = calibrate::thresholds_for(&scores, args.false_alarm_rate)?;
+    let flagged = scores.iter().filter(|&&s| s >= thresholds.image).count();
+    let largest = scores.iter().copied().fold(f64::MIN, f64::max);
+    drop(detector);
+
+    let mut file = modelfile::read(&args.model)?;
+    file.config.thresholds = thresholds.clone();
+    let mut tensors: Vec<(String, tch::Tensor)> = file.tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    modelfile::write(&args.model, &file.config, &tensors)?;
+    println!(
+        "threshold {:.4} for an expected false-alarm rate of {} ({})",
+        thresholds.image, args.false_alarm_rate, thresholds.method
+    );
+    println!(
+        "on the {} calibration images from {source}: {flagged} flagged ({:.2}%), largest score {largest:.4}",
+        scores.len(),
+        100.0 * flagged as f64 / scores.len() as f64
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
