@@ -11,6 +11,16 @@ use nfbmr::data::dagm::{self, SynthOptions};
 use nfbmr::data::{self, LabeledImage};
 use nfbmr::metrics;
 
+/// The figures of an evaluation, each between 0 and 1.
+const FIGURES: [&str; 6] = [
+    "image-auroc",
+    "pixel-auroc",
+    "pro",
+    "best-f1",
+    "false-alarm-rate",
+    "miss-rate",
+];
+
 fn nfbmr(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_nfbmr"))
         .args(args)
@@ -63,14 +73,7 @@ fn eval_figures_match_the_scores_in_every_layout() {
     );
     assert_eq!(dagm_json["images"], 10);
     assert_eq!(dagm_json["defective"], 4);
-    for key in [
-        "image-auroc",
-        "pixel-auroc",
-        "pro",
-        "best-f1",
-        "false-alarm-rate",
-        "miss-rate",
-    ] {
+    for key in FIGURES {
         let value = dagm_json[key]
             .as_f64()
             .unwrap_or_else(|| panic!("{key} missing"));
@@ -119,14 +122,7 @@ fn eval_figures_match_the_scores_in_every_layout() {
         &["--data", folder.to_str().unwrap()],
         &dir.path().join("b.json"),
     );
-    for key in [
-        "image-auroc",
-        "pixel-auroc",
-        "pro",
-        "best-f1",
-        "false-alarm-rate",
-        "miss-rate",
-    ] {
+    for key in FIGURES {
         assert_eq!(folder_json[key], dagm_json[key], "{key}");
     }
 

@@ -686,7 +686,7 @@ impl ObjectImpl for Nfbmr {
                 let location: Option<String> = value.get().expect("type checked upstream");
                 settings.results_location = location.map(PathBuf::from);
             }
-            _ => unimplemented!(),
+            name => unreachable!("GLib only routes registered properties, not {name}"),
         }
     }
 
@@ -706,7 +706,7 @@ impl ObjectImpl for Nfbmr {
             "inference-interval" => settings.inference_interval.to_value(),
             "post-messages" => settings.post_messages.to_value(),
             "results-location" => path(&settings.results_location).to_value(),
-            _ => unimplemented!(),
+            name => unreachable!("GLib only routes registered properties, not {name}"),
         }
     }
 }
