@@ -34,17 +34,23 @@ fn nfbmr(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
+/// Runs `nfbmr SUBCOMMAND --model MODEL --device cpu EXTRA…`.
+fn with_model(subcommand: &str, model: &Path, extra: &[&str]) -> String {
     let mut args = vec![
-        "eval",
+        subcommand,
         "--model",
         model.to_str().unwrap(),
         "--device",
         "cpu",
     ];
     args.extend_from_slice(extra);
+    nfbmr(&args)
+}
+
+fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
+    let mut args = extra.to_vec();
     args.extend(["--json", out.to_str().unwrap()]);
-    nfbmr(&args);
+    with_model("eval", model, &args);
     serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
 }
 
@@ -82,17 +88,10 @@ fn eval_figures_match_the_scores_in_every_layout() {
 
     // The image AUROC is the one of the raw scores `nfbmr score` prints for the same images.
     let test: Vec<LabeledImage> = data::test_set(&root, Some("Class2")).unwrap();
-    let mut args = vec![
-        "score",
-        "--model",
-        model.to_str().unwrap(),
-        "--json",
-        "--device",
-        "cpu",
-    ];
+    let mut args = vec!["--json"];
     let paths: Vec<String> = test.iter().map(|i| i.path.display().to_string()).collect();
     args.extend(paths.iter().map(String::as_str));
-    let scores: Vec<f32> = nfbmr(&args)
+    let scores: Vec<f32> = with_model("score", &model, &args)
         .lines()
         .map(|l| {
             serde_json::from_str::<serde_json::Value>(l).unwrap()["raw-score"]
@@ -129,19 +128,12 @@ fn eval_figures_match_the_scores_in_every_layout() {
     // Calibration from good images: a rarer false alarm needs a higher threshold, and the model says how
     // its threshold was set.
     let threshold = |rate: &str| -> f64 {
-        nfbmr(&[
+        let data = ["--data", root.to_str().unwrap(), "--class", "Class2"];
+        with_model(
             "calibrate",
-            "--model",
-            model.to_str().unwrap(),
-            "--data",
-            root.to_str().unwrap(),
-            "--class",
-            "Class2",
-            "--false-alarm-rate",
-            rate,
-            "--device",
-            "cpu",
-        ]);
+            &model,
+            &[&data[..], &["--false-alarm-rate", rate]].concat(),
+        );
         let info = nfbmr(&["info", "--json", model.to_str().unwrap()]);
         let info: serde_json::Value = serde_json::from_str(&info).unwrap();
         assert!(
