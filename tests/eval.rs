@@ -121,8 +121,13 @@ fn eval_figures_match_the_scores_in_every_layout() {
         &["--data", folder.to_str().unwrap()],
         &dir.path().join("b.json"),
     );
+    // Equal up to libtorch's run-to-run float noise (seen: pixel AUROC differing in the 8th digit).
     for key in FIGURES {
-        assert_eq!(folder_json[key], dagm_json[key], "{key}");
+        let (a, b) = (
+            folder_json[key].as_f64().unwrap(),
+            dagm_json[key].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-6, "{key}: {a} vs {b}");
     }
 
     // Calibration from good images: a rarer false alarm needs a higher threshold, and the model says how
