@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs what nfbmr needs on a Debian 12 machine, idempotently (seconds when everything is present):
-#   - Debian packages: GStreamer development files and plugins, meson, ninja;
+#   - Debian packages: GStreamer development files and plugins, meson, ninja, the DejaVu font (report charts);
 #   - a Python venv (.venv) holding PyPI torch 2.13.0, the libtorch the tch crate builds against;
 #   - the EfficientNet-Lite0 ImageNet weights, converted once to safetensors into the weights cache
 #     ($NFBMR_WEIGHTS_DIR, default ~/.cache/nfbmr), with the reference features and photos the tests use.
@@ -14,7 +14,7 @@ packages=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav gstreamer1.0-rtsp libgstrtspserver-1.0-dev meson ninja-build pkg-config python3-venv
-    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+    python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 fonts-dejavu-core
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -1,29 +1,83 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! From per-scale residuals to one anomaly map and one image score.
 
+use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::config::ScaleConfig;
-use crate::model::Residuals;
+use crate::model::{Domains, Residuals};
 
-/// Fuses per-scale residuals into a [B, 1, size, size] map: each direction is divided by its mean on the
-/// training images (so the two domains are comparable), the directions are averaged, each scale is
-/// upsampled bilinearly, the scales are averaged, and the result is optionally blurred.
-pub fn fuse(
+/// What an anomaly map is made of. NF-BMR scores with both mapping directions fused; the other modes read
+/// the same trained model differently and exist to measure what each part contributes (the ablation of
+/// `nfbmr eval --ablation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreMode {
+    /// Mean of both directions' residuals, each in units of its mean on the training images.
+    Fused,
+    /// The forward residual alone: M_f(S) against T.
+    Forward,
+    /// The backward residual alone: M_b(T) against S.
+    Backward,
+    /// The flow's likelihood alone, as FastFlow scores: 1 − exp(−½ mean_c T²).
+    FlowLikelihood,
+}
+
+impl ScoreMode {
+    pub const ALL: [ScoreMode; 4] = [
+        ScoreMode::Fused,
+        ScoreMode::Forward,
+        ScoreMode::Backward,
+        ScoreMode::FlowLikelihood,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ScoreMode::Fused => "fused (NF-BMR)",
+            ScoreMode::Forward => "forward only",
+            ScoreMode::Backward => "backward only",
+            ScoreMode::FlowLikelihood => "flow likelihood only",
+        }
+    }
+}
+
+/// Per-scale anomaly maps [B, 1, h, w] of one mode.
+pub fn scale_maps(
+    mode: ScoreMode,
+    domains: &[Domains],
     residuals: &[Residuals],
     scales: &[ScaleConfig],
-    size: i64,
-    blur: Option<&GaussianBlur>,
-) -> Tensor {
-    let upsampled: Vec<Tensor> = residuals
+) -> Vec<Tensor> {
+    residuals
         .iter()
+        .zip(domains)
         .zip(scales)
-        .map(|(r, scale)| {
-            let map = (&r.forward / scale.forward_residual_mean
-                + &r.backward / scale.backward_residual_mean)
-                * 0.5;
-            map.upsample_bilinear2d([size, size], false, None, None)
+        .map(|((r, d), scale)| {
+            let forward = || &r.forward / scale.forward_residual_mean;
+            let backward = || &r.backward / scale.backward_residual_mean;
+            match mode {
+                ScoreMode::Fused => (forward() + backward()) * 0.5,
+                ScoreMode::Forward => forward(),
+                ScoreMode::Backward => backward(),
+                ScoreMode::FlowLikelihood => {
+                    let log_likelihood =
+                        d.target
+                            .square()
+                            .mean_dim([1].as_slice(), true, Kind::Float)
+                            * -0.5;
+                    1.0 - log_likelihood.exp()
+                }
+            }
         })
+        .collect()
+}
+
+/// Fuses per-scale maps into a [B, 1, size, size] map: each scale is upsampled bilinearly, the scales are
+/// averaged, and the result is optionally blurred.
+pub fn fuse(scale_maps: &[Tensor], size: i64, blur: Option<&GaussianBlur>) -> Tensor {
+    let upsampled: Vec<Tensor> = scale_maps
+        .iter()
+        .map(|map| map.upsample_bilinear2d([size, size], false, None, None))
         .collect();
     let fused = Tensor::stack(&upsampled, 0).mean_dim([0].as_slice(), false, Kind::Float);
     match blur {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor, nn};
 
-use crate::anomaly::{self, AnomalyMap, GaussianBlur};
+use crate::anomaly::{self, AnomalyMap, GaussianBlur, ScoreMode};
 use crate::config::ModelConfig;
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
@@ -158,15 +158,22 @@ impl Detector {
 
     /// Fused anomaly maps [B, 1, S, S] (raw units) of a preprocessed batch.
     pub fn anomaly_maps(&self, input: &Tensor) -> Result<Tensor> {
+        Ok(self.anomaly_maps_by(input, &[ScoreMode::Fused])?.remove(0))
+    }
+
+    /// Anomaly maps [B, 1, S, S] of a preprocessed batch in each of `modes`, from one pass of the model.
+    pub fn anomaly_maps_by(&self, input: &Tensor, modes: &[ScoreMode]) -> Result<Vec<Tensor>> {
         tch::no_grad(|| {
             let features = self.backbone.features(input)?;
-            let residuals = self.head.residuals(&self.head.domains(&features), false);
-            Ok(anomaly::fuse(
-                &residuals,
-                &self.config.scales,
-                self.config.image_size,
-                self.blur.as_ref(),
-            ))
+            let domains = self.head.domains(&features);
+            let residuals = self.head.residuals(&domains, false);
+            Ok(modes
+                .iter()
+                .map(|&mode| {
+                    let maps = anomaly::scale_maps(mode, &domains, &residuals, &self.config.scales);
+                    anomaly::fuse(&maps, self.config.image_size, self.blur.as_ref())
+                })
+                .collect())
         })
     }
 

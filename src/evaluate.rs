@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::anomaly::{AnomalyMap, ScoreMode};
 use crate::data::LabeledImage;
 use crate::detector::Detector;
 use crate::error::{Error, Result};
@@ -26,41 +27,111 @@ pub struct Evaluation {
     pub threshold: f64,
     pub false_alarm_rate: f64,
     pub miss_rate: f64,
+    /// The same model scored in every [`ScoreMode`], when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ablation: Vec<ModeQuality>,
 }
 
-/// Scores every image; `progress` is called once per image.
+/// Image and pixel AUROC of one way of scoring.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModeQuality {
+    pub mode: ScoreMode,
+    pub image_auroc: Option<f64>,
+    pub pixel_auroc: Option<f64>,
+}
+
+/// One test image as the model saw it.
+pub struct ScoredImage {
+    pub image: LabeledImage,
+    /// Raw image score (maximum of the fused map).
+    pub score: f64,
+    /// The fused map at the model's input size.
+    pub map: AnomalyMap,
+    /// The ground truth at the model's input size, when the set has masks.
+    pub mask: Option<Vec<bool>>,
+}
+
+/// Maps and image scores of every image in every mode, in image order.
+struct ModeMaps {
+    mode: ScoreMode,
+    maps: Vec<Vec<f32>>,
+    scores: Vec<f32>,
+}
+
+/// Scores every image (in every [`ScoreMode`] too when `ablation`); `progress` is called once per image.
 pub fn evaluate(
     detector: &Detector,
     images: &[LabeledImage],
+    ablation: bool,
     progress: &mut dyn FnMut(),
-) -> Result<Evaluation> {
+) -> Result<(Evaluation, Vec<ScoredImage>)> {
     let size = detector.config().image_size as u32;
-    let mut scores = Vec::with_capacity(images.len());
-    let mut maps = Vec::new();
+    let has_masks = images.iter().any(|i| i.mask.is_some());
+    let modes: &[ScoreMode] = if ablation {
+        &ScoreMode::ALL
+    } else {
+        &[ScoreMode::Fused]
+    };
+    let mut by_mode: Vec<ModeMaps> = modes
+        .iter()
+        .map(|&mode| ModeMaps {
+            mode,
+            maps: Vec::new(),
+            scores: Vec::new(),
+        })
+        .collect();
     let mut masks = Vec::new();
     for image in images {
         let picture = frame::load_rgb(&image.path)?;
-        let detection = detector.infer(&frame::rgb_frame(&picture))?;
-        scores.push(detection.raw_score as f32);
-        if images.iter().any(|i| i.mask.is_some()) {
+        let input = detector.preprocess(&frame::rgb_frame(&picture).to_tensor(detector.device())?);
+        for (mode, map) in by_mode
+            .iter_mut()
+            .zip(detector.anomaly_maps_by(&input, modes)?)
+        {
+            let map = AnomalyMap::from_tensor(&map)?;
+            mode.scores.push(map.max());
+            mode.maps.push(map.values);
+        }
+        if has_masks {
             masks.push(match &image.mask {
                 Some(path) => load_mask(path, size)?,
                 None => vec![false; (size * size) as usize],
             });
-            maps.push(detection.map.values);
         }
         progress();
     }
+
     let defective: Vec<bool> = images.iter().map(|i| i.defective).collect();
-    let threshold = detector.config().thresholds.image;
-    let rates = metrics::rates_at(&scores, &defective, threshold as f32);
-    let best = metrics::best_f1(&scores, &defective);
-    let (pixel_auroc, pro) = if maps.is_empty() {
-        (None, None)
+    let pixel_truth: Vec<bool> = masks.concat();
+    let pixel_auroc = |maps: &[Vec<f32>]| {
+        if has_masks {
+            metrics::auroc(&maps.concat(), &pixel_truth)
+        } else {
+            None
+        }
+    };
+    let ablation = if ablation {
+        by_mode
+            .iter()
+            .map(|m| ModeQuality {
+                mode: m.mode,
+                image_auroc: metrics::auroc(&m.scores, &defective),
+                pixel_auroc: pixel_auroc(&m.maps),
+            })
+            .collect()
     } else {
-        let pixels: Vec<f32> = maps.concat();
-        let truth: Vec<bool> = masks.concat();
-        let samples: Vec<PixelSample<'_>> = maps
+        Vec::new()
+    };
+
+    let fused = by_mode.swap_remove(0);
+    let scores = &fused.scores;
+    let threshold = detector.config().thresholds.image;
+    let rates = metrics::rates_at(scores, &defective, threshold as f32);
+    let best = metrics::best_f1(scores, &defective);
+    let pro = if has_masks {
+        let samples: Vec<PixelSample<'_>> = fused
+            .maps
             .iter()
             .zip(&masks)
             .map(|(map, mask)| PixelSample {
@@ -70,20 +141,42 @@ pub fn evaluate(
                 height: size as usize,
             })
             .collect();
-        (metrics::auroc(&pixels, &truth), metrics::pro(&samples, 0.3))
+        metrics::pro(&samples, 0.3)
+    } else {
+        None
     };
-    Ok(Evaluation {
+    let evaluation = Evaluation {
         images: images.len(),
         defective: defective.iter().filter(|&&d| d).count(),
-        image_auroc: metrics::auroc(&scores, &defective),
-        pixel_auroc,
+        image_auroc: metrics::auroc(scores, &defective),
+        pixel_auroc: ablation
+            .first()
+            .map_or_else(|| pixel_auroc(&fused.maps), |fused| fused.pixel_auroc),
         pro,
         best_f1: best.map(|(f1, _)| f1),
         best_f1_threshold: best.map(|(_, t)| t as f64),
         threshold,
         false_alarm_rate: rates.false_alarm,
         miss_rate: rates.miss,
-    })
+        ablation,
+    };
+    let mut masks = masks.into_iter();
+    let scored = images
+        .iter()
+        .zip(fused.maps)
+        .zip(&fused.scores)
+        .map(|((image, values), &score)| ScoredImage {
+            image: image.clone(),
+            score: score as f64,
+            map: AnomalyMap {
+                width: size as usize,
+                height: size as usize,
+                values,
+            },
+            mask: masks.next(),
+        })
+        .collect();
+    Ok((evaluation, scored))
 }
 
 /// A mask resized to size×size with nearest-neighbour sampling, true where it is brighter than mid-grey.

@@ -16,6 +16,7 @@ pub mod heatmap;
 pub mod metrics;
 pub mod model;
 pub mod modelfile;
+pub mod report;
 pub mod train;
 pub mod weights;
 

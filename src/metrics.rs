@@ -68,6 +68,25 @@ pub fn best_f1(scores: &[f32], positive: &[bool]) -> Option<(f64, f32)> {
     best
 }
 
+/// The ROC curve as (false-positive rate, true-positive rate) points from (0, 0) to (1, 1), one point per
+/// distinct score (ties move both rates at once). `None` without both classes.
+pub fn roc_curve(scores: &[f32], positive: &[bool]) -> Option<Vec<(f64, f64)>> {
+    let positives = positive.iter().filter(|&&p| p).count() as f64;
+    let negatives = positive.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    let (mut true_positives, mut false_positives) = (0.0, 0.0);
+    let mut curve = vec![(0.0, 0.0)];
+    for group in descending_groups(scores) {
+        let hits = group.iter().filter(|&&i| positive[i]).count() as f64;
+        true_positives += hits;
+        false_positives += group.len() as f64 - hits;
+        curve.push((false_positives / negatives, true_positives / positives));
+    }
+    Some(curve)
+}
+
 /// Error rates when "score ≥ threshold" flags a defect.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rates {
@@ -185,6 +204,28 @@ pub fn pro(samples: &[PixelSample<'_>], max_fpr: f64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roc_curve_steps_through_distinct_scores_and_its_area_is_the_auroc() {
+        let scores = [0.1, 0.4, 0.35, 0.8];
+        let truth = [false, false, true, true];
+        let curve = roc_curve(&scores, &truth).unwrap();
+        assert_eq!(
+            curve,
+            [(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
+        let area: f64 = curve
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0)
+            .sum();
+        assert!((area - auroc(&scores, &truth).unwrap()).abs() < 1e-12);
+        // A tie between a positive and a negative is one diagonal step.
+        assert_eq!(
+            roc_curve(&[1.0, 1.0], &[true, false]).unwrap(),
+            [(0.0, 0.0), (1.0, 1.0)]
+        );
+        assert_eq!(roc_curve(&[1.0], &[true]), None);
+    }
 
     #[test]
     fn auroc_counts_ties_as_half() {

@@ -10,7 +10,7 @@ use std::time::Instant;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
-use crate::anomaly::{self, GaussianBlur};
+use crate::anomaly::{self, GaussianBlur, ScoreMode};
 use crate::calibrate;
 use crate::config::{
     BackboneConfig, FORMAT_VERSION, FlowConfig, ModelConfig, ScaleConfig, Thresholds,
@@ -459,7 +459,9 @@ pub fn train(
         tch::no_grad(|| {
             let residuals = head.residuals(&domains, false);
             let blur = GaussianBlur::new(size, options.blur_sigma, device);
-            anomaly::fuse(&residuals, &model.config.scales, size, blur.as_ref())
+            let maps =
+                anomaly::scale_maps(ScoreMode::Fused, &domains, &residuals, &model.config.scales);
+            anomaly::fuse(&maps, size, blur.as_ref())
         })
     } else {
         model

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `nfbmr eval` on generated datasets: its figures agree with the scores `nfbmr score` prints, whatever the
-//! layout the same images come in.
+//! layout the same images come in; its report and the quality benchmark write what they link to.
 
 mod common;
 
@@ -51,7 +51,10 @@ fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
     let mut args = extra.to_vec();
     args.extend(["--json", out.to_str().unwrap()]);
     with_model("eval", model, &args);
-    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
+    assert_eq!(json["classes"].as_array().unwrap().len(), 1);
+    json["classes"][0].clone()
 }
 
 #[test]
@@ -160,5 +163,136 @@ fn eval_figures_match_the_scores_in_every_layout() {
     assert_eq!(
         recalibrated["image-auroc"], dagm_json["image-auroc"],
         "thresholds do not change scores"
+    );
+}
+
+/// Every `](target)` link of a Markdown file, resolved against its folder.
+fn linked_files(markdown: &Path) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string(markdown).unwrap();
+    text.split("](")
+        .skip(1)
+        .map(|rest| {
+            markdown
+                .parent()
+                .unwrap()
+                .join(&rest[..rest.find(')').unwrap()])
+        })
+        .collect()
+}
+
+#[test]
+fn eval_reports_every_class_with_its_ablation_and_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("dagm");
+    let options = SynthOptions {
+        seed: 9,
+        size: 64,
+        train: 10,
+        test: 8,
+        defect_fraction: 0.25,
+    };
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let mut train = common::tiny_options(64, 1);
+    train.hold_out = 0.0;
+    for class in [2, 10] {
+        dagm::write_synthetic_class(&root, class, &options).unwrap();
+        let (good, _) = data::training_set(&root, Some(&format!("Class{class}"))).unwrap();
+        common::train_quietly(&good, &train)
+            .save(&models.join(format!("Class{class}.nfbmr")))
+            .unwrap();
+    }
+    let report = dir.path().join("report");
+    let json = dir.path().join("eval.json");
+    let args = [
+        "--data",
+        root.to_str().unwrap(),
+        "--class",
+        "all",
+        "--ablation",
+        "--report",
+        report.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let table = with_model("eval", &models, &args);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+
+    // Natural class order, each class with all four scoring modes, and the mean of the per-class figures.
+    let classes = json["classes"].as_array().unwrap();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Class2", "Class10"]);
+    for class in classes {
+        let modes: Vec<&str> = class["ablation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["mode"].as_str().unwrap())
+            .collect();
+        assert_eq!(modes, ["fused", "forward", "backward", "flow-likelihood"]);
+        assert_eq!(class["ablation"][0]["image-auroc"], class["image-auroc"]);
+    }
+    let mean = (classes[0]["image-auroc"].as_f64().unwrap()
+        + classes[1]["image-auroc"].as_f64().unwrap())
+        / 2.0;
+    assert!((json["mean"]["image-auroc"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!(table.contains("| Class10 |") && table.contains("| **mean** |"));
+
+    // The report links a ROC curve, a histogram and gallery tiles per class, and each link is a PNG.
+    let links = linked_files(&report.join("report.md"));
+    for class in ["Class2", "Class10"] {
+        for picture in [
+            "roc.png",
+            "histogram.png",
+            "gallery/miss-01.png",
+            "gallery/false-alarm-01.png",
+        ] {
+            assert!(
+                links.contains(&report.join(class).join(picture)),
+                "{class}/{picture} not linked"
+            );
+        }
+    }
+    for link in links {
+        let picture = image::open(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+        assert!(picture.width() > 0);
+    }
+}
+
+#[test]
+fn benchmark_synthesises_trains_evaluates_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bench");
+    let table = nfbmr(&[
+        "benchmark",
+        "--out",
+        out.to_str().unwrap(),
+        "--classes",
+        "6",
+        "--train",
+        "10",
+        "--test",
+        "5",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+    ]);
+    assert!(table.contains("| Class6 | 5 | 1 |"), "{table}");
+    assert!(out.join("models/Class6.nfbmr").is_file());
+    assert!(out.join("data/Class6/Test/Label/Labels.txt").is_file());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report/results.json")).unwrap())
+            .unwrap();
+    assert!(json["classes"][0]["training-seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(json["mean"]["ablation"].as_array().unwrap().len(), 4);
+    assert!(
+        linked_files(&out.join("report/report.md"))
+            .iter()
+            .all(|link| link.is_file())
     );
 }

@@ -18,6 +18,7 @@ use nfbmr::data::{
 use nfbmr::device::device_name;
 use nfbmr::heatmap::{self, Colormap};
 use nfbmr::model::backbone;
+use nfbmr::report::{self, ClassResult};
 use nfbmr::train::{self, BackboneChoice, Progress, TrainOptions};
 use nfbmr::{
     Detector, DeviceSpec, Frame, PixelLayout, calibrate, evaluate, frame, modelfile, weights,
@@ -48,6 +49,9 @@ enum Command {
     Eval(EvalArgs),
     /// Describe a model file
     Info(InfoArgs),
+    /// Quality benchmark: synthesise the DAGM-like classes, train each with the defaults, evaluate with the
+    /// ablation, print the table and write the report
+    Benchmark(BenchmarkArgs),
     /// Measure per-frame speed: the whole detector against its backbone alone, interleaved in one run
     Bench(BenchArgs),
 }
@@ -175,17 +179,48 @@ struct CalibrateArgs {
 
 #[derive(Args)]
 struct EvalArgs {
-    #[arg(long, value_name = "MODEL.nfbmr")]
+    /// A model file, or a folder of models named after the classes (Class1.nfbmr, tile.nfbmr, …)
+    #[arg(long, value_name = "MODEL.nfbmr|DIR")]
     model: PathBuf,
     /// Dataset root: MVTec AD or DAGM 2007 (with --class), or the folder layout good/, defect/, masks/
     #[arg(long, value_name = "DIR")]
     data: PathBuf,
-    /// MVTec AD category or DAGM class under --data
-    #[arg(long, value_name = "NAME")]
+    /// MVTec AD categories or DAGM classes under --data, comma-separated, or `all`
+    #[arg(long, value_name = "NAME,…|all")]
     class: Option<String>,
     /// Also write the figures as JSON to this file
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Write report.md with ROC curves, score histograms and heatmap galleries into this folder
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Also score each model with one mapping direction alone and with the flow's likelihood alone
+    #[arg(long)]
+    ablation: bool,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    device: DeviceSpec,
+}
+
+#[derive(Args)]
+struct BenchmarkArgs {
+    /// Working folder: data/, models/ and report/ are written here
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Classes of the synthetic dataset, e.g. 1-10 or 1,3
+    #[arg(long, default_value = "1-10", value_name = "LIST")]
+    classes: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Images per class in Train (a fifth of them defective, which training skips)
+    #[arg(long, default_value_t = 120)]
+    train: usize,
+    /// Images per class in Test (a fifth of them defective)
+    #[arg(long, default_value_t = 80)]
+    test: usize,
+    /// Epochs of both training stages (default: the training default); for quick trial runs
+    #[arg(long)]
+    epochs: Option<usize>,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
@@ -230,6 +265,7 @@ fn main() -> ExitCode {
         Command::Calibrate(args) => run_calibrate(args),
         Command::Eval(args) => run_eval(args),
         Command::Info(args) => run_info(args),
+        Command::Benchmark(args) => run_benchmark(args),
         Command::Bench(args) => run_bench(args),
     };
     match result {
@@ -255,12 +291,14 @@ fn backbone_choice(args: &TrainArgs) -> Result<BackboneChoice> {
             backbone::EFFICIENTNET_LITE0
         );
     }
+    lite0(args.blocks.clone())
+}
+
+/// EfficientNet-Lite0 from the weights cache, tapped at `taps` or the default blocks.
+fn lite0(taps: Option<Vec<usize>>) -> Result<BackboneChoice> {
     Ok(BackboneChoice::EfficientNetLite0 {
         weights: weights::backbone_weights(backbone::EFFICIENTNET_LITE0)?,
-        taps: args
-            .blocks
-            .clone()
-            .unwrap_or_else(|| backbone::DEFAULT_LITE0_TAPS.to_vec()),
+        taps: taps.unwrap_or_else(|| backbone::DEFAULT_LITE0_TAPS.to_vec()),
     })
 }
 
@@ -311,7 +349,6 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
 }
 
 fn run_train(args: TrainArgs) -> Result<ExitCode> {
-    let device = args.device.resolve()?;
     let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
     let mut options = TrainOptions::new(backbone_choice(&args)?);
     options.image_size = args.image_size;
@@ -331,12 +368,32 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
     options.false_alarm_rate = args.false_alarm_rate;
     options.seed = args.seed;
     options.device = args.device;
+    let model = train_with_progress(&images, &source, &options)?;
+    model
+        .save(&args.out)
+        .with_context(|| format!("saving {}", args.out.display()))?;
+    let t = &model.config.thresholds;
+    eprintln!(
+        "wrote {} in {:.0} s; threshold {:.4} ({})",
+        args.out.display(),
+        model.config.training.seconds,
+        t.image,
+        t.method
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Trains with progress bars on stderr.
+fn train_with_progress(
+    images: &[PathBuf],
+    source: &str,
+    options: &TrainOptions,
+) -> Result<train::TrainedModel> {
     eprintln!(
         "training on {} good images from {source} on {}",
         images.len(),
-        device_name(device)
+        device_name(options.device.resolve()?)
     );
-
     let style = ProgressStyle::with_template(
         "{msg:20} [{bar:30}] {pos}/{len} {elapsed_precise} ETA {eta_precise} {prefix}",
     )
@@ -362,23 +419,12 @@ fn run_train(args: TrainArgs) -> Result<ExitCode> {
             }
         }
     };
-    let mut model = train::train(&images, &options, &mut report)?;
+    let mut model = train::train(images, options, &mut report)?;
     if let Some(done) = bar.take() {
         done.finish();
     }
-    model.config.training.source = source;
-    model
-        .save(&args.out)
-        .with_context(|| format!("saving {}", args.out.display()))?;
-    let t = &model.config.thresholds;
-    eprintln!(
-        "wrote {} in {:.0} s; threshold {:.4} ({})",
-        args.out.display(),
-        model.config.training.seconds,
-        t.image,
-        t.method
-    );
-    Ok(ExitCode::SUCCESS)
+    model.config.training.source = source.to_owned();
+    Ok(model)
 }
 
 fn run_score(args: ScoreArgs) -> Result<ExitCode> {
@@ -501,39 +547,150 @@ fn run_calibrate(args: CalibrateArgs) -> Result<ExitCode> {
 }
 
 fn run_eval(args: EvalArgs) -> Result<ExitCode> {
-    let detector = Detector::load(&args.model, args.device)?;
-    let images = data::test_set(&args.data, args.class.as_deref())?;
+    let classes: Vec<Option<String>> = match args.class.as_deref() {
+        None => vec![None],
+        Some("all") => data::classes(&args.data)?.into_iter().map(Some).collect(),
+        Some(list) => list.split(',').map(|c| Some(c.trim().to_owned())).collect(),
+    };
+    let mut results = Vec::new();
+    for class in classes {
+        let model = if args.model.is_dir() {
+            let name = class
+                .as_deref()
+                .context("--model names a folder of models: give --class")?;
+            args.model.join(format!("{name}.nfbmr"))
+        } else {
+            args.model.clone()
+        };
+        results.push(evaluate_class(
+            &model,
+            &args.data,
+            class.as_deref(),
+            args.device,
+            args.ablation,
+            None,
+        )?);
+    }
+    publish(
+        &results,
+        "nfbmr evaluation report",
+        args.json.as_deref(),
+        args.report.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluates one model on one class (or the folder layout).
+fn evaluate_class(
+    model: &Path,
+    root: &Path,
+    class: Option<&str>,
+    device: DeviceSpec,
+    ablation: bool,
+    training_seconds: Option<f64>,
+) -> Result<ClassResult> {
+    let detector = Detector::load(model, device)?;
+    let images = data::test_set(root, class)?;
+    let name = class.unwrap_or("all").to_owned();
     let bar = ProgressBar::new(images.len() as u64).with_style(
         ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} ETA {eta_precise}")
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_message("scoring");
-    let evaluation = evaluate::evaluate(&detector, &images, &mut || bar.inc(1))?;
+    bar.set_message(format!("scoring {name}"));
+    let (evaluation, scored) =
+        evaluate::evaluate(&detector, &images, ablation, &mut || bar.inc(1))?;
     bar.finish_and_clear();
-    let figure = |value: Option<f64>| value.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    let class = args.class.as_deref().unwrap_or("-");
-    println!(
-        "class       images  defective  image AUROC  pixel AUROC  PRO(0.3)  best F1  false alarms  misses"
-    );
-    println!(
-        "{class:<11} {:>6}  {:>9}  {:>11}  {:>11}  {:>8}  {:>7}  {:>12.4}  {:>6.4}",
-        evaluation.images,
-        evaluation.defective,
-        figure(evaluation.image_auroc),
-        figure(evaluation.pixel_auroc),
-        figure(evaluation.pro),
-        figure(evaluation.best_f1),
-        evaluation.false_alarm_rate,
-        evaluation.miss_rate,
-    );
-    if let Some(path) = &args.json {
-        let mut value = serde_json::to_value(&evaluation)?;
-        value["class"] = json!(args.class);
-        value["model-id"] = json!(detector.model_id());
+    Ok(ClassResult {
+        name,
+        model: model.to_owned(),
+        model_id: detector.model_id().to_owned(),
+        evaluation,
+        scored,
+        training_seconds,
+    })
+}
+
+/// Prints the tables and writes the JSON and the report, where asked for.
+fn publish(
+    results: &[ClassResult],
+    title: &str,
+    json: Option<&Path>,
+    report_dir: Option<&Path>,
+) -> Result<()> {
+    println!("{}", report::quality_table(results));
+    let ablation = report::ablation_table(results);
+    if !ablation.is_empty() {
+        println!("image AUROC / pixel AUROC by scoring mode:\n\n{ablation}");
+    }
+    if let Some(dir) = report_dir {
+        let path = report::write(dir, title, results)?;
+        eprintln!("report: {}", path.display());
+    }
+    if let Some(path) = json {
+        let classes = results
+            .iter()
+            .map(|r| {
+                let mut value = serde_json::to_value(&r.evaluation)?;
+                value["class"] = json!(r.name);
+                value["model"] = json!(r.model);
+                value["model-id"] = json!(r.model_id);
+                value["training-seconds"] = json!(r.training_seconds);
+                Ok(value)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let value = json!({ "classes": classes, "mean": report::Means::of(results) });
         std::fs::write(path, serde_json::to_string_pretty(&value)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(())
+}
+
+fn run_benchmark(args: BenchmarkArgs) -> Result<ExitCode> {
+    let classes = parse_classes(&args.classes)?;
+    let data_dir = args.out.join("data");
+    let models = args.out.join("models");
+    std::fs::create_dir_all(&models).with_context(|| format!("creating {}", models.display()))?;
+    let synth = SynthOptions {
+        seed: args.seed,
+        size: 256,
+        train: args.train,
+        test: args.test,
+        defect_fraction: 0.2,
+    };
+    let mut results = Vec::new();
+    let mut options = TrainOptions::new(lite0(None)?);
+    options.device = args.device;
+    if let Some(epochs) = args.epochs {
+        options.flow_epochs = epochs;
+        options.mapper_epochs = epochs;
+    }
+    for number in classes {
+        dagm::write_synthetic_class(&data_dir, number, &synth)?;
+        let class = format!("Class{number}");
+        let (images, source) = data::training_set(&data_dir, Some(&class))?;
+        let model = train_with_progress(&images, &source, &options)?;
+        let path = models.join(format!("{class}.nfbmr"));
+        model
+            .save(&path)
+            .with_context(|| format!("saving {}", path.display()))?;
+        let seconds = model.config.training.seconds;
+        results.push(evaluate_class(
+            &path,
+            &data_dir,
+            Some(&class),
+            args.device,
+            true,
+            Some(seconds),
+        )?);
+    }
+    let report_dir = args.out.join("report");
+    publish(
+        &results,
+        "nfbmr quality benchmark",
+        Some(&report_dir.join("results.json")),
+        Some(&report_dir),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -58,3 +58,33 @@ pub fn test_set(root: &std::path::Path, class: Option<&str>) -> crate::Result<Ve
         None => folder::labeled(root),
     }
 }
+
+/// The classes under a dataset root: folders holding a DAGM 2007 test split (`Test/Label/Labels.txt`) or
+/// an MVTec AD category (`test/`), in natural order (Class2 before Class10).
+pub fn classes(root: &std::path::Path) -> crate::Result<Vec<String>> {
+    let entries = std::fs::read_dir(root)
+        .map_err(|e| crate::Error::io(format!("listing {}", root.display()), e))?;
+    let mut classes: Vec<String> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|dir| {
+            dir.join("Test").join("Label").join("Labels.txt").is_file() || dir.join("test").is_dir()
+        })
+        .filter_map(|dir| Some(dir.file_name()?.to_str()?.to_owned()))
+        .collect();
+    if classes.is_empty() {
+        return Err(crate::Error::Data(format!(
+            "{} holds no DAGM 2007 class (ClassN/Test/Label/Labels.txt) and no MVTec AD category (name/test/)",
+            root.display()
+        )));
+    }
+    classes.sort_by_key(|name| {
+        let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+        let (stem, number) = name.split_at(name.len() - digits);
+        (
+            stem.to_owned(),
+            number.parse::<u64>().unwrap_or(0),
+            name.clone(),
+        )
+    });
+    Ok(classes)
+}
