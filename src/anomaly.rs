@@ -13,7 +13,7 @@ use crate::model::{Domains, Residuals};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScoreMode {
-    /// Mean of both directions' residuals, each in units of its mean on the training images.
+    /// Mean of both directions' residuals, each in its unit: its typical largest value on a training image.
     Fused,
     /// The forward residual alone: M_f(S) against T.
     Forward,
@@ -53,8 +53,8 @@ pub fn scale_maps(
         .zip(domains)
         .zip(scales)
         .map(|((r, d), scale)| {
-            let forward = || &r.forward / scale.forward_residual_mean;
-            let backward = || &r.backward / scale.backward_residual_mean;
+            let forward = || &r.forward / scale.forward_residual_unit;
+            let backward = || &r.backward / scale.backward_residual_unit;
             match mode {
                 ScoreMode::Fused => (forward() + backward()) * 0.5,
                 ScoreMode::Forward => forward(),

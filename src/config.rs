@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever a reader of an older version could misread a newer file.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -38,7 +38,7 @@ impl ModelConfig {
             ));
         }
         for (k, scale) in self.scales.iter().enumerate() {
-            if !positive(scale.forward_residual_mean) || !positive(scale.backward_residual_mean) {
+            if !positive(scale.forward_residual_unit) || !positive(scale.backward_residual_unit) {
                 return Err(format!(
                     "has invalid residual statistics for scale {k} (must be finite and positive)"
                 ));
@@ -76,10 +76,11 @@ pub struct ScaleConfig {
     pub width: i64,
     /// Width `c` of the BMR mappers' shared middle unit.
     pub mapper_latent: i64,
-    /// Mean target-domain (forward) residual over the training images, the map's unit.
-    pub forward_residual_mean: f64,
-    /// Mean source-domain (backward) residual over the training images.
-    pub backward_residual_mean: f64,
+    /// Unit of the target-domain (forward) residual map: the mean over the training images of each image's
+    /// largest residual.
+    pub forward_residual_unit: f64,
+    /// Unit of the source-domain (backward) residual map, in the same way.
+    pub backward_residual_unit: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -340,8 +340,8 @@ pub fn train(
                     height: shape[2],
                     width: shape[3],
                     mapper_latent: bmr::default_latent(shape[1]),
-                    forward_residual_mean: 1.0,
-                    backward_residual_mean: 1.0,
+                    forward_residual_unit: 1.0,
+                    backward_residual_unit: 1.0,
                 }
             })
             .collect(),
@@ -438,12 +438,20 @@ pub fn train(
         progress(Progress::Step(Some(loss)));
     }
 
-    // Each direction's mean residual on the training images becomes its unit.
+    // Each direction's unit is its typical largest residual on a training image. The image score is a
+    // maximum, so the two directions must agree on their tails, not their means: in mean units the
+    // direction with the heavier tail (measured: backward) dominates every map's maximum with noise.
+    head.set_position_units(&domains);
     tch::no_grad(|| {
         let residuals = head.residuals(&domains, false);
+        let typical_max = |map: &Tensor| {
+            map.amax([1, 2, 3].as_slice(), false)
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
         for (scale, r) in config.scales.iter_mut().zip(&residuals) {
-            scale.forward_residual_mean = r.forward.mean(Kind::Float).double_value(&[]);
-            scale.backward_residual_mean = r.backward.mean(Kind::Float).double_value(&[]);
+            scale.forward_residual_unit = typical_max(&r.forward);
+            scale.backward_residual_unit = typical_max(&r.backward);
         }
     });
 

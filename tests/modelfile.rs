@@ -76,7 +76,10 @@ fn bad_model_files_are_refused_with_a_precise_message() {
     assert_mentions(
         &load_error(&future),
         &future,
-        &["format version 99", "reads version 1"],
+        &[
+            "format version 99",
+            &format!("reads version {}", nfbmr::config::FORMAT_VERSION),
+        ],
     );
 
     let name = "flows.1.steps.2.subnet.0.weight";

@@ -729,8 +729,8 @@ fn run_info(args: InfoArgs) -> Result<ExitCode> {
             s.height,
             s.width,
             s.mapper_latent,
-            s.forward_residual_mean,
-            s.backward_residual_mean
+            s.forward_residual_unit,
+            s.backward_residual_unit
         );
     }
     println!(

@@ -4,8 +4,8 @@
 //! Table I) whose middle layer, the shared mapping unit, is one set of weights used by both directions.
 //! 1×1 kernels keep the mapping per position, so a mapper cannot fill a defect in from normal neighbours.
 
-use tch::Tensor;
 use tch::nn;
+use tch::{Kind, Tensor};
 
 use super::conv::Conv;
 
@@ -71,15 +71,22 @@ pub struct Bmr {
     forward: Mapper,
     backward: Mapper,
     shared: Conv,
+    /// Mean residual at each position [1, 1, h, w] on the training images, per direction: residuals are
+    /// measured in these units. Ones until [`Bmr::set_position_units`] runs after training.
+    forward_position_unit: Tensor,
+    backward_position_unit: Tensor,
 }
 
 impl Bmr {
-    /// Mappers for `channels`-wide source and target features with shared-unit width `latent`.
-    pub fn new(p: &nn::Path, channels: i64, latent: i64) -> Self {
+    /// Mappers for `channels`×`height`×`width` source and target features with shared-unit width `latent`.
+    pub fn new(p: &nn::Path, channels: i64, height: i64, width: i64, latent: i64) -> Self {
         Bmr {
             forward: Mapper::new(p / "forward", channels, latent),
             backward: Mapper::new(p / "backward", channels, latent),
             shared: Conv::pointwise(p / "shared", 2 * latent, latent, true),
+            forward_position_unit: p.ones_no_train("forward_position_unit", &[1, 1, height, width]),
+            backward_position_unit: p
+                .ones_no_train("backward_position_unit", &[1, 1, height, width]),
         }
     }
 
@@ -91,6 +98,46 @@ impl Bmr {
     /// Ŝ = M_b(T).
     pub fn map_backward(&self, target: &Tensor, train: bool) -> Tensor {
         self.backward.forward_t(target, &self.shared, train)
+    }
+
+    /// Squared mapping errors [B, 1, h, w] of both directions, averaged over channels.
+    fn squared_errors(&self, source: &Tensor, target: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let channel_mean =
+            |error: Tensor| error.square().mean_dim([1].as_slice(), true, Kind::Float);
+        (
+            channel_mean(self.map_forward(source, train) - target),
+            channel_mean(self.map_backward(target, train) - source),
+        )
+    }
+
+    /// Per-position residuals [B, 1, h, w] of both directions, each in its position's unit. Without
+    /// position units the ring of positions whose receptive field reaches the backbone's zero padding
+    /// dominates the backward residual's maximum on good images (measured: backward-only image AUROC 0.63
+    /// with, 0.90 without that ring).
+    pub fn residuals(&self, source: &Tensor, target: &Tensor, train: bool) -> (Tensor, Tensor) {
+        let (forward, backward) = self.squared_errors(source, target, train);
+        (
+            forward / &self.forward_position_unit,
+            backward / &self.backward_position_unit,
+        )
+    }
+
+    /// Sets the position units from the training domains, once the mappers are trained.
+    pub fn set_position_units(&self, source: &Tensor, target: &Tensor) {
+        tch::no_grad(|| {
+            let (forward, backward) = self.squared_errors(source, target, false);
+            let unit = |errors: Tensor| {
+                errors
+                    .mean_dim([0].as_slice(), true, Kind::Float)
+                    .clamp_min(1e-12)
+            };
+            self.forward_position_unit
+                .shallow_clone()
+                .copy_(&unit(forward));
+            self.backward_position_unit
+                .shallow_clone()
+                .copy_(&unit(backward));
+        });
     }
 }
 
@@ -107,7 +154,7 @@ mod tests {
     #[test]
     fn mappers_keep_the_feature_shape_and_share_one_unit() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let bmr = Bmr::new(&vs.root(), 24, default_latent(24));
+        let bmr = Bmr::new(&vs.root(), 24, 8, 8, default_latent(24));
         for (h, w) in [(8, 8), (5, 7), (1, 1)] {
             let xs = Tensor::randn([2, 24, h, w], (Kind::Float, Device::Cpu));
             assert_eq!(bmr.map_forward(&xs, false).size(), vec![2, 24, h, w]);
@@ -119,5 +166,30 @@ mod tests {
             .filter(|name| name.starts_with("shared"))
             .collect();
         assert_eq!(shared.len(), 2, "{shared:?}"); // one weight and one bias
+    }
+
+    #[test]
+    fn position_units_make_the_training_residual_one_everywhere() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bmr = Bmr::new(&vs.root(), 8, 6, 6, default_latent(8));
+        // Errors much larger in one corner, as where the receptive field meets the zero padding.
+        let corner = Tensor::ones([1, 1, 6, 6], (Kind::Float, Device::Cpu));
+        let _ = corner.narrow(2, 0, 1).narrow(3, 0, 1).fill_(20.0);
+        let source = Tensor::randn([16, 8, 6, 6], (Kind::Float, Device::Cpu)) * &corner;
+        let target = Tensor::randn([16, 8, 6, 6], (Kind::Float, Device::Cpu));
+        bmr.set_position_units(&source, &target);
+        let (forward, backward) = bmr.residuals(&source, &target, false);
+        for residual in [forward, backward] {
+            assert_eq!(residual.size(), vec![16, 1, 6, 6]);
+            let per_position = residual.mean_dim([0].as_slice(), false, Kind::Float);
+            let spread = (per_position - 1.0).abs().max().double_value(&[]);
+            assert!(spread < 1e-4, "{spread}");
+        }
+        let units: Vec<String> = vs
+            .variables()
+            .into_keys()
+            .filter(|name| name.ends_with("position_unit"))
+            .collect();
+        assert_eq!(units.len(), 2, "saved with the model: {units:?}");
     }
 }

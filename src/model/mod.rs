@@ -46,9 +46,9 @@ pub struct Domains {
 
 /// Per-position squared mapping errors of one scale, each [B, 1, h, w].
 pub struct Residuals {
-    /// Target-domain residual mean_c (M_f(S) − T)².
+    /// Target-domain residual mean_c (M_f(S) − T)², divided by its training mean at the position.
     pub forward: Tensor,
-    /// Source-domain residual mean_c (M_b(T) − S)².
+    /// Source-domain residual mean_c (M_b(T) − S)², divided by its training mean at the position.
     pub backward: Tensor,
 }
 
@@ -72,7 +72,13 @@ impl NfBmr {
                     Default::default(),
                 ),
                 flow: Flow::new(&(flow_root / "flows" / k), scale.channels, &config.flow),
-                bmr: Bmr::new(&(bmr_root / "bmr" / k), scale.channels, scale.mapper_latent),
+                bmr: Bmr::new(
+                    &(bmr_root / "bmr" / k),
+                    scale.channels,
+                    scale.height,
+                    scale.width,
+                    scale.mapper_latent,
+                ),
             })
             .collect();
         NfBmr { scales }
@@ -109,16 +115,17 @@ impl NfBmr {
             .iter()
             .zip(domains)
             .map(|(scale, d)| {
-                let forward = scale.bmr.map_forward(&d.source, train) - &d.target;
-                let backward = scale.bmr.map_backward(&d.target, train) - &d.source;
-                let channel_mean =
-                    |t: Tensor| t.square().mean_dim([1].as_slice(), true, Kind::Float);
-                Residuals {
-                    forward: channel_mean(forward),
-                    backward: channel_mean(backward),
-                }
+                let (forward, backward) = scale.bmr.residuals(&d.source, &d.target, train);
+                Residuals { forward, backward }
             })
             .collect()
+    }
+
+    /// Sets the mappers' position units from the training domains (after stage 2).
+    pub fn set_position_units(&self, domains: &[Domains]) {
+        for (scale, d) in self.scales.iter().zip(domains) {
+            scale.bmr.set_position_units(&d.source, &d.target);
+        }
     }
 
     /// Stage-2 objective: mean squared error of both mapping directions, summed over scales.
