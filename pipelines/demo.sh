@@ -13,7 +13,7 @@
 #
 # Variables (environment):
 #   OUT           output folder                          (default: demo-out)
-#   CLASS         synthetic texture class, 1 to 3        (default: 1)
+#   CLASS         synthetic texture class, 1 to 10       (default: 1)
 #   TRAIN         training images to generate            (default: 120; about 20% are defective and skipped)
 #   TEST          parts on the conveyor                  (default: 40, 20% defective)
 #   SIZE          video width and height in pixels       (default: 512)

@@ -454,17 +454,18 @@ impl<'a> Chart<'a> {
         }
     }
 
-    /// A colour key in the top-left corner of the plot area, one line per entry.
+    /// A colour key in the top-right corner of the plot area, one line per entry.
     fn legend(&mut self, entries: &[(&str, Rgb<u8>)]) {
-        let (left, top, _, _) = self.area;
+        let (_, top, right, _) = self.area;
+        let left = right - 110.0;
         for (i, (label, colour)) in entries.iter().enumerate() {
             let y = top + 10.0 + 20.0 * i as f32;
             draw_filled_rect_mut(
                 &mut self.image,
-                Rect::at(left as i32 + 10, y as i32 + 3).of_size(14, 10),
+                Rect::at(left as i32, y as i32 + 3).of_size(14, 10),
                 *colour,
             );
-            self.text(label, left + 30.0, y, 14.0, 0.0);
+            self.text(label, left + 20.0, y, 14.0, 0.0);
         }
     }
 }

@@ -60,8 +60,8 @@ enum Command {
 struct SynthArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Classes to write, e.g. 1-3 or 1,3
-    #[arg(long, default_value = "1-3", value_name = "LIST")]
+    /// Classes to write, e.g. 1-10 or 1,3
+    #[arg(long, default_value = "1-10", value_name = "LIST")]
     classes: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -349,6 +349,7 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
 }
 
 fn run_train(args: TrainArgs) -> Result<ExitCode> {
+    args.device.resolve()?; // a missing device fails before any data is read
     let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
     let mut options = TrainOptions::new(backbone_choice(&args)?);
     options.image_size = args.image_size;

@@ -381,7 +381,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
     };
     match kind {
         Texture::FineNoise => {
-            let contrast = sign * rng.gen_range(0.15f32..0.45);
+            let contrast = sign * rng.gen_range(0.08f32..0.45);
             let half_width = rng.gen_range(0.5f32..1.5);
             let (segments, length) = (rng.gen_range(2..5), rng.gen_range(0.06 * s..0.14 * s));
             let points = walk(rng, centre, segments, length, 0.5);
@@ -406,7 +406,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             );
         }
         Texture::Fabric => {
-            let contrast = sign * rng.gen_range(0.2f32..0.45);
+            let contrast = sign * rng.gen_range(0.08f32..0.45);
             let (rx, ry) = (
                 rng.gen_range(0.05 * s..0.12 * s),
                 rng.gen_range(0.04 * s..0.1 * s),
@@ -425,10 +425,10 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             );
         }
         Texture::Clouds => {
-            let contrast = -rng.gen_range(0.2f32..0.5);
+            let contrast = -rng.gen_range(0.08f32..0.5);
             let steps = rng.gen_range(30..90);
             let points = walk(rng, centre, steps, 2.0, 0.45);
-            let half_width = rng.gen_range(0.4f32..1.2);
+            let half_width = rng.gen_range(0.3f32..1.2);
             apply(
                 size,
                 pixels,
@@ -438,7 +438,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             );
         }
         Texture::BrushedMetal => {
-            let contrast = rng.gen_range(0.12f32..0.35);
+            let contrast = rng.gen_range(0.05f32..0.35);
             let radius = rng.gen_range(0.04 * s..0.1 * s);
             let light = rng.gen_range(0.0..2.0 * PI);
             let (ls, lc) = light.sin_cos();
@@ -472,13 +472,13 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         }
         Texture::Mesh => {
             // A cut across the threads: a short band where they are missing.
-            let length = rng.gen_range(0.08 * s..0.2 * s);
+            let length = rng.gen_range(0.05 * s..0.2 * s);
             let end = if rng.gen_bool(0.5) {
                 (cx + length, cy)
             } else {
                 (cx, cy + length)
             };
-            let half_width = rng.gen_range(2.0f32..4.0);
+            let half_width = rng.gen_range(1.0f32..4.0);
             let grain = Lattice::new(rng, 256);
             apply(
                 size,
@@ -504,7 +504,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             );
         }
         Texture::Stripes => {
-            let turn = sign * rng.gen_range(0.35f32..0.9);
+            let turn = sign * rng.gen_range(0.15f32..0.9);
             let (rx, ry) = (
                 rng.gen_range(0.06 * s..0.12 * s),
                 rng.gen_range(0.05 * s..0.1 * s),
@@ -522,7 +522,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             );
         }
         Texture::Paper => {
-            let contrast = sign * rng.gen_range(0.08f32..0.2);
+            let contrast = sign * rng.gen_range(0.04f32..0.2);
             let angle = rng.gen_range(0.0..PI);
             let half_length = rng.gen_range(0.2 * s..0.35 * s);
             let (dx, dy) = (half_length * angle.cos(), half_length * angle.sin());
