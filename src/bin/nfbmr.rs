@@ -56,15 +56,22 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// Which classes of the synthetic dataset, and its seed.
 #[derive(Args)]
-struct SynthArgs {
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Classes to write, e.g. 1-10 or 1,3
+struct SyntheticClasses {
+    /// Classes of the synthetic dataset, e.g. 1-10 or 1,3
     #[arg(long, default_value = "1-10", value_name = "LIST")]
     classes: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    synthetic: SyntheticClasses,
     /// Image side in pixels
     #[arg(long, default_value_t = 256, value_name = "PX")]
     size: u32,
@@ -207,11 +214,8 @@ struct BenchmarkArgs {
     /// Working folder: data/, models/ and report/ are written here
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Classes of the synthetic dataset, e.g. 1-10 or 1,3
-    #[arg(long, default_value = "1-10", value_name = "LIST")]
-    classes: String,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    synthetic: SyntheticClasses,
     /// Images per class in Train (a fifth of them defective, which training skips)
     #[arg(long, default_value_t = 120)]
     train: usize,
@@ -325,9 +329,9 @@ fn parse_classes(list: &str) -> Result<Vec<usize>> {
 }
 
 fn run_synth(args: SynthArgs) -> Result<ExitCode> {
-    let classes = parse_classes(&args.classes)?;
+    let classes = parse_classes(&args.synthetic.classes)?;
     let options = SynthOptions {
-        seed: args.seed,
+        seed: args.synthetic.seed,
         size: args.size,
         train: args.train,
         test: args.test,
@@ -648,12 +652,12 @@ fn publish(
 }
 
 fn run_benchmark(args: BenchmarkArgs) -> Result<ExitCode> {
-    let classes = parse_classes(&args.classes)?;
+    let classes = parse_classes(&args.synthetic.classes)?;
     let data_dir = args.out.join("data");
     let models = args.out.join("models");
     std::fs::create_dir_all(&models).with_context(|| format!("creating {}", models.display()))?;
     let synth = SynthOptions {
-        seed: args.seed,
+        seed: args.synthetic.seed,
         size: 256,
         train: args.train,
         test: args.test,

@@ -136,6 +136,14 @@ fn render(size: u32, pixel: impl Fn(f32, f32) -> f32) -> Vec<f32> {
         .collect()
 }
 
+/// Row-major pixels from a per-pixel function of the texture coordinates under a placement.
+fn render_placed(size: u32, place: &Placement, pixel: impl Fn(f32, f32) -> f32) -> Vec<f32> {
+    render(size, |x, y| {
+        let (u, v) = place.map(x, y, 0.0);
+        pixel(u, v)
+    })
+}
+
 /// Grid lines of `period` pixels and half-width `half_width` in texture coordinates: 1 on a line.
 fn on_line(u: f32, period: f32, half_width: f32) -> f32 {
     let offset = (u.rem_euclid(period) - period / 2.0).abs();
@@ -198,8 +206,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
         Texture::FineNoise => {
             let place = Placement::new(rng, size, PI);
             let (fine, coarse) = (Lattice::new(rng, 256), Lattice::new(rng, 64));
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 0.25 + 0.35 * fine.at(u / 2.0, v / 2.0) + 0.2 * coarse.at(u / 16.0, v / 16.0)
             })
         }
@@ -208,8 +215,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
             let period = rng.gen_range(9.0f32..12.0);
             let phase: f32 = rng.gen_range(0.0..2.0 * PI);
             let (warp, fibre) = (Lattice::new(rng, 32), Lattice::new(rng, 128));
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 let wave = stripe(u, period, phase + 6.0 * warp.at(u / 24.0, v / 24.0));
                 0.45 + 0.2 * wave + 0.1 * fibre.at(u / 3.0, v / 3.0)
             })
@@ -218,8 +224,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
             let place = Placement::new(rng, size, 0.05);
             let period = rng.gen_range(7.0f32..9.0);
             let fuzz = Lattice::new(rng, 256);
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 let over = if ((u / period).floor() + (v / period).floor()) as i64 % 2 == 0 {
                     stripe(u, period, 0.0)
                 } else {
@@ -231,16 +236,14 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
         Texture::Clouds => {
             let place = Placement::new(rng, size, PI);
             let octaves: Vec<Lattice> = (0..5).map(|_| Lattice::new(rng, 64)).collect();
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 0.5 + 0.9 * (fbm(&octaves, u, v, 48.0) - 0.5)
             })
         }
         Texture::BrushedMetal => {
             let place = Placement::new(rng, size, 0.04);
             let (streaks, fine) = (Lattice::new(rng, 256), Lattice::new(rng, 256));
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 0.55 + 0.3 * (streaks.at(u / 90.0, v / 1.3) - 0.5)
                     + 0.08 * (fine.at(u / 1.5, v / 1.5) - 0.5)
             })
@@ -260,8 +263,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
             let place = Placement::new(rng, size, 0.03);
             let period = rng.gen_range(13.0f32..15.0);
             let grain = Lattice::new(rng, 256);
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 let thread = on_line(u, period, 1.2).max(on_line(v, period, 1.2));
                 0.68 - 0.32 * thread + 0.1 * (grain.at(u / 2.0, v / 2.0) - 0.5)
             })
@@ -273,8 +275,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
                 Lattice::new(rng, 128),
                 Lattice::new(rng, 256),
             );
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 let (value, border) = voronoi(&seeds, &jitter, u, v, 16.0);
                 let groove = (-border * border / 3.0).exp();
                 0.5 + 0.16 * (value - 0.5) - 0.28 * groove + 0.08 * (pores.at(u, v) - 0.5)
@@ -290,8 +291,7 @@ fn texture(kind: Texture, rng: &mut ChaCha8Rng, size: u32) -> Vec<f32> {
             let place = Placement::new(rng, size, PI);
             let octaves: Vec<Lattice> = (0..4).map(|_| Lattice::new(rng, 256)).collect();
             let fibres = Lattice::new(rng, 256);
-            render(size, |x, y| {
-                let (u, v) = place.map(x, y, 0.0);
+            render_placed(size, &place, |u, v| {
                 0.62 + 0.12 * (fbm(&octaves, u, v, 24.0) - 0.5)
                     + 0.08 * (fibres.at(u / 6.0, v / 0.8) - 0.5)
             })
@@ -325,6 +325,28 @@ fn apply(
             }
         }
     }
+}
+
+/// (d / r)² of an ellipse around `centre` with semi-axes `rx`, `ry` turned by `angle`: below 1 inside.
+fn ellipse(centre: (f32, f32), rx: f32, ry: f32, angle: f32) -> impl Fn(f32, f32) -> f32 {
+    let (sin, cos) = angle.sin_cos();
+    move |x: f32, y: f32| {
+        let (dx, dy) = (x - centre.0, y - centre.1);
+        ((cos * dx + sin * dy) / rx).powi(2) + ((-sin * dx + cos * dy) / ry).powi(2)
+    }
+}
+
+/// A randomly sized and turned ellipse around `centre`, its semi-axes drawn as fractions of `side`.
+fn random_ellipse(
+    rng: &mut ChaCha8Rng,
+    centre: (f32, f32),
+    side: f32,
+    rx: std::ops::Range<f32>,
+    ry: std::ops::Range<f32>,
+) -> impl Fn(f32, f32) -> f32 + use<> {
+    let rx = rng.gen_range(rx.start * side..rx.end * side);
+    let ry = rng.gen_range(ry.start * side..ry.end * side);
+    ellipse(centre, rx, ry, rng.gen_range(0.0..PI))
 }
 
 /// Distance from (x, y) to the segment a–b.
@@ -372,13 +394,6 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
     let (cx, cy) = centre;
     // Additive defects: low- to high-contrast, darker or brighter than the surface.
     let shift = |contrast: f32| move |_: f32, _: f32, old: f32| old + contrast;
-    let ellipse = |rx: f32, ry: f32, angle: f32| {
-        let (sin, cos) = angle.sin_cos();
-        move |x: f32, y: f32| {
-            let (dx, dy) = (x - cx, y - cy);
-            ((cos * dx + sin * dy) / rx).powi(2) + ((-sin * dx + cos * dy) / ry).powi(2)
-        }
-    };
     match kind {
         Texture::FineNoise => {
             let contrast = sign * rng.gen_range(0.08f32..0.45);
@@ -396,7 +411,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         Texture::Grain => {
             let contrast = sign * rng.gen_range(0.12f32..0.45);
             let radius = rng.gen_range(0.03 * s..0.08 * s);
-            let inside = ellipse(radius, radius, 0.0);
+            let inside = ellipse(centre, radius, radius, 0.0);
             apply(
                 size,
                 pixels,
@@ -407,11 +422,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         }
         Texture::Fabric => {
             let contrast = sign * rng.gen_range(0.08f32..0.45);
-            let (rx, ry) = (
-                rng.gen_range(0.05 * s..0.12 * s),
-                rng.gen_range(0.04 * s..0.1 * s),
-            );
-            let inside = ellipse(rx, ry, rng.gen_range(0.0..PI));
+            let inside = random_ellipse(rng, centre, s, 0.05..0.12, 0.04..0.1);
             let ragged = Lattice::new(rng, 64);
             apply(
                 size,
@@ -442,7 +453,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
             let radius = rng.gen_range(0.04 * s..0.1 * s);
             let light = rng.gen_range(0.0..2.0 * PI);
             let (ls, lc) = light.sin_cos();
-            let inside = ellipse(radius, radius, 0.0);
+            let inside = ellipse(centre, radius, radius, 0.0);
             apply(
                 size,
                 pixels,
@@ -454,11 +465,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         }
         Texture::Speckle => {
             // A clump of coarser grains, all darker or all brighter than the surface.
-            let (rx, ry) = (
-                rng.gen_range(0.04 * s..0.1 * s),
-                rng.gen_range(0.03 * s..0.08 * s),
-            );
-            let inside = ellipse(rx, ry, rng.gen_range(0.0..PI));
+            let inside = random_ellipse(rng, centre, s, 0.04..0.1, 0.03..0.08);
             let density = rng.gen_range(6.0..12.0);
             let grains = dots(rng, size, density, 0.4, 1.2..2.5);
             let n = size as usize;
@@ -490,11 +497,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         }
         Texture::Cells => {
             let contrast = sign * rng.gen_range(0.18f32..0.45);
-            let (rx, ry) = (
-                rng.gen_range(0.04 * s..0.1 * s),
-                rng.gen_range(0.03 * s..0.08 * s),
-            );
-            let inside = ellipse(rx, ry, rng.gen_range(0.0..PI));
+            let inside = random_ellipse(rng, centre, s, 0.04..0.1, 0.03..0.08);
             apply(
                 size,
                 pixels,
@@ -505,11 +508,7 @@ fn add_defect(kind: Texture, rng: &mut ChaCha8Rng, size: u32, pixels: &mut [f32]
         }
         Texture::Stripes => {
             let turn = sign * rng.gen_range(0.15f32..0.9);
-            let (rx, ry) = (
-                rng.gen_range(0.06 * s..0.12 * s),
-                rng.gen_range(0.05 * s..0.1 * s),
-            );
-            let inside = ellipse(rx, ry, rng.gen_range(0.0..PI));
+            let inside = random_ellipse(rng, centre, s, 0.06..0.12, 0.05..0.1);
             let place = Placement::new(rng, size, 0.0);
             let period = rng.gen_range(8.0f32..10.0);
             let jitter = Lattice::new(rng, 64);
