@@ -76,7 +76,10 @@ fn train_info_and_score_from_the_command_line() {
     assert!(info.contains("7 images (+3 held out)"), "{info}");
     let json = nfbmr(&["info", "--json", path(&model)]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(json["scales"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        json["scales"].as_array().unwrap().len(),
+        nfbmr::model::backbone::DEFAULT_LITE0_TAPS.len()
+    );
 
     // A corrupt image is reported by name and skipped; the others are still scored.
     let corrupt = data.dir.path().join("corrupt.png");

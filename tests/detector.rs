@@ -109,7 +109,7 @@ fn maps_and_scales_follow_the_input_size_for_any_frame() {
             .iter()
             .map(|s| (s.channels, s.height, s.width))
             .collect();
-        let expected: Vec<(i64, i64, i64)> = [(24, 4), (40, 8), (80, 16)]
+        let expected: Vec<(i64, i64, i64)> = [(24, 4), (40, 8), (80, 16), (112, 16)]
             .iter()
             .map(|&(c, stride)| {
                 (

@@ -108,7 +108,7 @@ struct TrainArgs {
     /// efficientnet-lite0, or torchscript:PATH for a TorchScript module returning a list of feature maps
     #[arg(long, default_value = backbone::EFFICIENTNET_LITE0, value_name = "NAME")]
     backbone: String,
-    /// Backbone outputs used as feature scales: EfficientNet-Lite0 block indices (default 2,4,7), or
+    /// Backbone outputs used as feature scales: EfficientNet-Lite0 block indices (default 2,4,7,10), or
     /// indices into a TorchScript backbone's returned list (default: all)
     #[arg(long, value_delimiter = ',', value_name = "N,N,N")]
     blocks: Option<Vec<usize>>,
