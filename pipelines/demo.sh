@@ -16,7 +16,9 @@
 #   CLASS         synthetic texture class, 1 to 10       (default: 1)
 #   TRAIN         training images to generate            (default: 120; about 20% are defective and skipped)
 #   TEST          parts on the conveyor                  (default: 40, 20% defective)
-#   SIZE          video width and height in pixels       (default: 512)
+#   SIZE          width and height of the recorded video (default: 512; the camera films the parts at their
+#                 own 256 px, the resolution the model was trained on, and the recording is scaled after
+#                 inspection)
 #   FPS           video frame rate                       (default: 15)
 #   PART_SECONDS  time each part spends under the camera (default: 0.4)
 #   DEVICE        auto, cpu, cuda or cuda:N              (default: auto)
@@ -58,10 +60,10 @@ start=$(date +%s.%N)
 gst-launch-1.0 -q \
     multifilesrc location="$test_dir/%04d.PNG" start-index=1 stop-index="$TEST" \
         caps="image/png,framerate=(fraction)$parts_per_second" \
-    ! pngdec ! videoconvert ! videoscale ! "video/x-raw,format=RGB,width=$SIZE,height=$SIZE" \
+    ! pngdec ! videoconvert ! "video/x-raw,format=RGB" \
     ! videorate ! "video/x-raw,framerate=$FPS/1" \
     ! nfbmr model="$OUT/part.nfbmr" device="$DEVICE" overlay=true results-location="$OUT/results.jsonl" \
-    ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
+    ! videoscale ! "video/x-raw,width=$SIZE,height=$SIZE" ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
 end=$(date +%s.%N)
 
 # Labels.txt: index, label (1 = defect), file, 0, mask. results.jsonl: one object per frame with "pts" (ns)
