@@ -63,7 +63,8 @@ gst-launch-1.0 -q \
     ! pngdec ! videoconvert ! "video/x-raw,format=RGB" \
     ! videorate ! "video/x-raw,framerate=$FPS/1" \
     ! nfbmr model="$OUT/part.nfbmr" device="$DEVICE" overlay=true results-location="$OUT/results.jsonl" \
-    ! videoscale ! "video/x-raw,width=$SIZE,height=$SIZE" ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
+    ! videoscale ! "video/x-raw,width=$SIZE,height=$SIZE" \
+    ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
 end=$(date +%s.%N)
 
 # Labels.txt: index, label (1 = defect), file, 0, mask. results.jsonl: one object per frame with "pts" (ns)
