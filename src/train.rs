@@ -409,7 +409,8 @@ pub fn train(
             .collect()
     });
 
-    // Stage 2: mappers by MSE in both directions.
+    // Stage 2: mappers by MSE in both directions, in the source domain's whitened units.
+    head.set_source_whitening(&domains);
     let mut optimizer = nn::Adam {
         wd: options.weight_decay,
         ..Default::default()

@@ -46,9 +46,10 @@ pub struct Domains {
 
 /// Per-position squared mapping errors of one scale, each [B, 1, h, w].
 pub struct Residuals {
-    /// Target-domain residual mean_c (M_f(S) − T)², divided by its training mean at the position.
+    /// Target-domain residual mean_c (M_f(S̃) − T)², divided by its training mean at the position; S̃ is S
+    /// whitened by its training channel statistics.
     pub forward: Tensor,
-    /// Source-domain residual mean_c (M_b(T) − S)², divided by its training mean at the position.
+    /// Source-domain residual mean_c (M_b(T) − S̃)², divided by its training mean at the position.
     pub backward: Tensor,
 }
 
@@ -119,6 +120,13 @@ impl NfBmr {
                 Residuals { forward, backward }
             })
             .collect()
+    }
+
+    /// Sets the mappers' source whitening from the training domains (before stage 2).
+    pub fn set_source_whitening(&self, domains: &[Domains]) {
+        for (scale, d) in self.scales.iter().zip(domains) {
+            scale.bmr.set_source_whitening(&d.source);
+        }
     }
 
     /// Sets the mappers' position units from the training domains (after stage 2).
