@@ -202,6 +202,14 @@ mod tests {
     use super::*;
     use tch::{Device, Kind};
 
+    /// Names of the variables in `vs` that `keep` accepts.
+    fn variable_names(vs: &nn::VarStore, keep: impl Fn(&str) -> bool) -> Vec<String> {
+        vs.variables()
+            .into_keys()
+            .filter(|name| keep(name))
+            .collect()
+    }
+
     #[test]
     fn mappers_keep_the_feature_shape_and_share_one_unit() {
         let vs = nn::VarStore::new(Device::Cpu);
@@ -211,11 +219,7 @@ mod tests {
             assert_eq!(bmr.map_forward(&xs, false).size(), vec![2, 24, h, w]);
             assert_eq!(bmr.map_backward(&xs, true).size(), vec![2, 24, h, w]);
         }
-        let shared: Vec<String> = vs
-            .variables()
-            .into_keys()
-            .filter(|name| name.starts_with("shared"))
-            .collect();
+        let shared = variable_names(&vs, |name| name.starts_with("shared"));
         assert_eq!(shared.len(), 2, "{shared:?}"); // one weight and one bias
     }
 
@@ -242,11 +246,7 @@ mod tests {
             .max()
             .double_value(&[]);
         assert!(off_identity < 1e-3, "{off_identity}");
-        let saved: Vec<String> = vs
-            .variables()
-            .into_keys()
-            .filter(|name| name.starts_with("source_"))
-            .collect();
+        let saved = variable_names(&vs, |name| name.starts_with("source_"));
         assert_eq!(saved.len(), 2, "saved with the model: {saved:?}");
     }
 
@@ -267,11 +267,7 @@ mod tests {
             let spread = (per_position - 1.0).abs().max().double_value(&[]);
             assert!(spread < 1e-4, "{spread}");
         }
-        let units: Vec<String> = vs
-            .variables()
-            .into_keys()
-            .filter(|name| name.ends_with("position_unit"))
-            .collect();
+        let units = variable_names(&vs, |name| name.ends_with("position_unit"));
         assert_eq!(units.len(), 2, "saved with the model: {units:?}");
     }
 }
