@@ -4,7 +4,7 @@
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use crate::config::ScaleConfig;
+use crate::config::ModelConfig;
 use crate::model::{Domains, Residuals};
 
 /// What an anomaly map is made of. NF-BMR scores with both mapping directions fused; the other modes read
@@ -13,7 +13,8 @@ use crate::model::{Domains, Residuals};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScoreMode {
-    /// Mean of both directions' residuals, each in its unit: its typical largest value on a training image.
+    /// Weighted mean of both directions' residuals, each in its unit (its typical largest value on a
+    /// training image), the backward one weighted by the model's `backward_weight`.
     Fused,
     /// The forward residual alone: M_f(S) against T.
     Forward,
@@ -41,22 +42,46 @@ impl ScoreMode {
     }
 }
 
-/// Per-scale anomaly maps [B, 1, h, w] of one mode.
-pub fn scale_maps(
+/// Anomaly maps [B, 1, S, S] of one mode, S the model's image size: the per-scale maps upsampled,
+/// averaged over the scales and optionally blurred.
+pub fn maps(
     mode: ScoreMode,
     domains: &[Domains],
     residuals: &[Residuals],
-    scales: &[ScaleConfig],
+    config: &ModelConfig,
+    blur: Option<&GaussianBlur>,
+) -> Tensor {
+    let size = config.image_size;
+    let upsampled: Vec<Tensor> = scale_maps(mode, domains, residuals, config)
+        .iter()
+        .map(|map| map.upsample_bilinear2d([size, size], false, None, None))
+        .collect();
+    let fused = Tensor::stack(&upsampled, 0).mean_dim([0].as_slice(), false, Kind::Float);
+    match blur {
+        Some(blur) => blur.apply(&fused),
+        None => fused,
+    }
+}
+
+/// Per-scale anomaly maps [B, 1, h, w] of one mode.
+fn scale_maps(
+    mode: ScoreMode,
+    domains: &[Domains],
+    residuals: &[Residuals],
+    config: &ModelConfig,
 ) -> Vec<Tensor> {
+    let backward_weight = config.backward_weight;
     residuals
         .iter()
         .zip(domains)
-        .zip(scales)
+        .zip(&config.scales)
         .map(|((r, d), scale)| {
             let forward = || &r.forward / scale.forward_residual_unit;
             let backward = || &r.backward / scale.backward_residual_unit;
             match mode {
-                ScoreMode::Fused => (forward() + backward()) * 0.5,
+                ScoreMode::Fused => {
+                    (forward() + backward() * backward_weight) / (1.0 + backward_weight)
+                }
                 ScoreMode::Forward => forward(),
                 ScoreMode::Backward => backward(),
                 ScoreMode::FlowLikelihood => {
@@ -70,20 +95,6 @@ pub fn scale_maps(
             }
         })
         .collect()
-}
-
-/// Fuses per-scale maps into a [B, 1, size, size] map: each scale is upsampled bilinearly, the scales are
-/// averaged, and the result is optionally blurred.
-pub fn fuse(scale_maps: &[Tensor], size: i64, blur: Option<&GaussianBlur>) -> Tensor {
-    let upsampled: Vec<Tensor> = scale_maps
-        .iter()
-        .map(|map| map.upsample_bilinear2d([size, size], false, None, None))
-        .collect();
-    let fused = Tensor::stack(&upsampled, 0).mean_dim([0].as_slice(), false, Kind::Float);
-    match blur {
-        Some(blur) => blur.apply(&fused),
-        None => fused,
-    }
 }
 
 /// Gaussian blur of square maps with radius 4σ and replicated borders, as two products with a banded

@@ -18,6 +18,10 @@ pub struct ModelConfig {
     /// One entry per feature scale, in backbone order.
     pub scales: Vec<ScaleConfig>,
     pub flow: FlowConfig,
+    /// Weight of the backward residual against the forward one in the fused map (docs/model.md, "Fusion").
+    /// Files written before it existed fuse both directions with equal weights.
+    #[serde(default = "equal_weight")]
+    pub backward_weight: f64,
     /// Gaussian blur of the fused map, in pixels of the `image_size` map; 0 disables it.
     pub blur_sigma: f64,
     pub thresholds: Thresholds,
@@ -51,11 +55,21 @@ impl ModelConfig {
                 t.image, t.pixel
             ));
         }
+        if !positive(self.backward_weight) {
+            return Err(format!(
+                "has invalid backward weight {} (must be finite and positive)",
+                self.backward_weight
+            ));
+        }
         if !(self.blur_sigma.is_finite() && self.blur_sigma >= 0.0) {
             return Err(format!("has invalid blur sigma {}", self.blur_sigma));
         }
         Ok(())
     }
+}
+
+fn equal_weight() -> f64 {
+    1.0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

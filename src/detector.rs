@@ -170,8 +170,7 @@ impl Detector {
             Ok(modes
                 .iter()
                 .map(|&mode| {
-                    let maps = anomaly::scale_maps(mode, &domains, &residuals, &self.config.scales);
-                    anomaly::fuse(&maps, self.config.image_size, self.blur.as_ref())
+                    anomaly::maps(mode, &domains, &residuals, &self.config, self.blur.as_ref())
                 })
                 .collect())
         })

@@ -346,6 +346,7 @@ pub fn train(
             })
             .collect(),
         flow: options.flow.clone(),
+        backward_weight: 1.0,
         blur_sigma: options.blur_sigma,
         thresholds: Thresholds {
             image: 1.0,
@@ -423,13 +424,7 @@ pub fn train(
     for _ in 0..options.mapper_epochs {
         let mut total = 0.0;
         for rows in &shuffled_batches(n, options.batch_size, device) {
-            let batch: Vec<Domains> = domains
-                .iter()
-                .map(|d| Domains {
-                    source: d.source.index_select(0, rows),
-                    target: d.target.index_select(0, rows),
-                })
-                .collect();
+            let batch: Vec<Domains> = domains.iter().map(|d| d.index_select(rows)).collect();
             let loss = head.mapper_loss(&batch);
             optimizer.backward_step(&loss);
             total += loss.double_value(&[]) * rows.size()[0] as f64;
@@ -455,6 +450,21 @@ pub fn train(
             scale.backward_residual_unit = typical_max(&r.backward);
         }
     });
+    let blur = GaussianBlur::new(size, options.blur_sigma, device);
+    let maxima = |mode, config: &ModelConfig| {
+        training_maxima(
+            &head,
+            &domains,
+            config,
+            mode,
+            blur.as_ref(),
+            options.batch_size,
+        )
+    };
+    config.backward_weight = backward_weight(
+        &maxima(ScoreMode::Forward, &config)?,
+        &maxima(ScoreMode::Backward, &config)?,
+    );
 
     let mut tensors = frozen.tensors;
     tensors.extend(sorted_variables(&flow_variables));
@@ -464,20 +474,15 @@ pub fn train(
     // Provisional threshold from good images the model has not seen (training images when too few).
     drop(rng); // building the detector below takes the lock itself
     progress(Progress::Begin(Stage::Thresholds, 1));
-    let maps = if held_out_inputs.is_empty() {
-        tch::no_grad(|| {
-            let residuals = head.residuals(&domains, false);
-            let blur = GaussianBlur::new(size, options.blur_sigma, device);
-            let maps =
-                anomaly::scale_maps(ScoreMode::Fused, &domains, &residuals, &model.config.scales);
-            anomaly::fuse(&maps, size, blur.as_ref())
-        })
+    let scores = if held_out_inputs.is_empty() {
+        maxima(ScoreMode::Fused, &model.config)?
     } else {
-        model
-            .detector(device)?
-            .anomaly_maps(&Tensor::cat(&held_out_inputs, 0))?
+        image_scores(
+            &model
+                .detector(device)?
+                .anomaly_maps(&Tensor::cat(&held_out_inputs, 0))?,
+        )?
     };
-    let scores = image_scores(&maps)?;
     model.config.thresholds = calibrated(
         &scores,
         options.false_alarm_rate,
@@ -486,6 +491,49 @@ pub fn train(
     model.config.training.seconds = started.elapsed().as_secs_f64();
     progress(Progress::Step(None));
     Ok(model)
+}
+
+/// Image scores of one mode's maps for the training domains, a batch at a time.
+fn training_maxima(
+    head: &NfBmr,
+    domains: &[Domains],
+    config: &ModelConfig,
+    mode: ScoreMode,
+    blur: Option<&GaussianBlur>,
+    batch_size: usize,
+) -> Result<Vec<f64>> {
+    let n = domains[0].source.size()[0];
+    let device = domains[0].source.device();
+    let mut maxima = Vec::with_capacity(n as usize);
+    for (start, len) in chunks(n as usize, batch_size) {
+        let rows = Tensor::arange_start(start, start + len, (Kind::Int64, device));
+        let batch: Vec<Domains> = domains.iter().map(|d| d.index_select(&rows)).collect();
+        let maps = tch::no_grad(|| {
+            let residuals = head.residuals(&batch, false);
+            anomaly::maps(mode, &batch, &residuals, config, blur)
+        });
+        maxima.extend(image_scores(&maps)?);
+    }
+    Ok(maxima)
+}
+
+/// Weight of the backward direction in the fused map: the inverse ratio of the two directions' variances
+/// of the image score on good images, each relative to its mean. The score is a maximum, and a direction
+/// whose maximum wanders more on good images adds more noise than evidence to it (measured: backward, by
+/// about twice the spread). Clamped to [0.1, 10] so that a noisy estimate from few images never silences
+/// a direction; equal weights when neither varies.
+pub fn backward_weight(forward_maxima: &[f64], backward_maxima: &[f64]) -> f64 {
+    let relative_variance = |maxima: &[f64]| {
+        let n = maxima.len() as f64;
+        let mean = maxima.iter().sum::<f64>() / n;
+        maxima.iter().map(|m| (m / mean - 1.0).powi(2)).sum::<f64>() / n
+    };
+    let weight = relative_variance(forward_maxima) / relative_variance(backward_maxima);
+    if weight.is_nan() {
+        1.0
+    } else {
+        weight.clamp(0.1, 10.0)
+    }
 }
 
 /// Image scores (map maxima) of [B, 1, H, W] maps.
@@ -519,5 +567,24 @@ fn calibrated(scores: &[f64], false_alarm_rate: f64, held_out: bool) -> Result<T
             })
         }
         Err(other) => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backward_weight_is_the_inverse_ratio_of_relative_variances() {
+        // Forward maxima deviate ±½ from their mean (relative variance ¼); backward ones by −½, −½, 1, 0
+        // (relative variance ⅜): weight ¼ / ⅜ = ⅔, whatever the scale of each direction.
+        let forward = [1.0, 3.0];
+        let backward = [10.0, 10.0, 40.0, 20.0];
+        assert!((backward_weight(&forward, &backward) - 2.0 / 3.0).abs() < 1e-12);
+        assert!((backward_weight(&backward, &forward) - 1.5).abs() < 1e-12);
+        // A direction that never varies is clamped rather than trusted alone or ignored.
+        assert_eq!(backward_weight(&forward, &[5.0, 5.0]), 10.0);
+        assert_eq!(backward_weight(&[5.0, 5.0], &forward), 0.1);
+        assert_eq!(backward_weight(&[5.0, 5.0], &[2.0, 2.0]), 1.0);
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
+use nfbmr::anomaly::ScoreMode;
 use nfbmr::data::synth::Texture;
 use nfbmr::frame::{self, Frame, PixelLayout};
 use nfbmr::model::backbone;
@@ -45,6 +46,23 @@ fn defects_score_above_good_parts_and_survive_save_and_load() {
         mean_defective > 1.5 * mean_good,
         "good {good:?}, defective {defective:?}"
     );
+
+    // The fused map is the weighted mean of the two directions, with the weight training measured.
+    let weight = in_memory.config().backward_weight;
+    assert!((0.1..=10.0).contains(&weight) && weight != 1.0, "{weight}");
+    let image = frame::load_rgb(&data.defective[0]).unwrap();
+    let input = in_memory.preprocess(&frame::rgb_frame(&image).to_tensor(Device::Cpu).unwrap());
+    let [fused, forward, backward] = &in_memory
+        .anomaly_maps_by(
+            &input,
+            &[ScoreMode::Fused, ScoreMode::Forward, ScoreMode::Backward],
+        )
+        .unwrap()[..]
+    else {
+        unreachable!("one map per mode")
+    };
+    let expected = (forward + backward * weight) / (1.0 + weight);
+    assert!(fused.allclose(&expected, 1e-5, 1e-6, false));
 
     let path = data.dir.path().join("model.nfbmr");
     model.save(&path).unwrap();

@@ -123,7 +123,16 @@ fn bad_model_files_are_refused_with_a_precise_message() {
         &bad_threshold,
         &["not written", "thresholds"],
     );
+    let bad_weight = dir.join("weight.nfbmr");
+    let mut config = model.config.clone();
+    config.backward_weight = 0.0;
+    let err = modelfile::write(&bad_weight, &config, &model.tensors).unwrap_err();
+    assert_mentions(&err.to_string(), &bad_weight, &["backward weight 0"]);
     let mut edited = serde_json::to_value(&model.config).unwrap();
+    // Files written before the weight existed fuse both directions equally.
+    edited.as_object_mut().unwrap().remove("backward_weight");
+    let read: nfbmr::ModelConfig = serde_json::from_value(edited.clone()).unwrap();
+    assert_eq!(read.backward_weight, 1.0);
     edited["thresholds"]["image"] = serde_json::json!(-1.0);
     let header = serde_json::json!({
         "__metadata__": { modelfile::CONFIG_KEY: edited.to_string() },

@@ -44,6 +44,16 @@ pub struct Domains {
     pub target: Tensor,
 }
 
+impl Domains {
+    /// The domains of the images at `rows` (an Int64 index tensor) of a batch.
+    pub fn index_select(&self, rows: &Tensor) -> Domains {
+        Domains {
+            source: self.source.index_select(0, rows),
+            target: self.target.index_select(0, rows),
+        }
+    }
+}
+
 /// Per-position squared mapping errors of one scale, each [B, 1, h, w].
 pub struct Residuals {
     /// Target-domain residual mean_c (M_f(S̃) − T)², divided by its training mean at the position; S̃ is S
