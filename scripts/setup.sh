@@ -34,7 +34,7 @@ wanted="$(sha256sum scripts/requirements.txt | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     echo "setup: preparing the Python venv with libtorch (a few GB, once)"
     [ -x "$NFBMR_VENV/bin/python" ] || python3 -m venv "$NFBMR_VENV"
-    "$NFBMR_VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
+    "$NFBMR_VENV/bin/pip" install -q --disable-pip-version-check --no-cache-dir -r scripts/requirements.txt
     echo "$wanted" > "$stamp"
 fi
 
