@@ -80,6 +80,11 @@ fn train_info_and_score_from_the_command_line() {
         json["scales"].as_array().unwrap().len(),
         nfbmr::model::backbone::DEFAULT_LITE0_TAPS.len()
     );
+    let weight = json["backward_weight"].as_f64().unwrap();
+    assert!(
+        info.contains(&format!("(forward + {weight:.3} x backward)")),
+        "{info}"
+    );
 
     // A corrupt image is reported by name and skipped; the others are still scored.
     let corrupt = data.dir.path().join("corrupt.png");

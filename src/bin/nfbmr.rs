@@ -742,7 +742,11 @@ fn run_info(args: InfoArgs) -> Result<ExitCode> {
         "flow         {} steps, hidden ratio {}, clamp {}",
         c.flow.steps, c.flow.hidden_ratio, c.flow.clamp
     );
-    println!("fusion       forward + {:.3} x backward", c.backward_weight);
+    println!(
+        "fusion       (forward + {:.3} x backward) / {:.3}",
+        c.backward_weight,
+        1.0 + c.backward_weight
+    );
     println!("blur         sigma {} px", c.blur_sigma);
     println!(
         "threshold    image {:.4}, pixel {:.4} ({})",
