@@ -167,18 +167,24 @@ pub fn quality_table(classes: &[ClassResult]) -> String {
     out
 }
 
-/// Image and pixel AUROC of every scoring mode per class, with the mean; empty without an ablation.
-pub fn ablation_table(classes: &[ClassResult]) -> String {
-    if classes.iter().all(|c| c.evaluation.ablation.is_empty()) {
-        return String::new();
-    }
-    let mut out = String::from("| class |");
+/// The head of a table with a first column and one column per scoring mode.
+fn mode_columns(first: &str) -> String {
+    let mut out = format!("| {first} |");
     for mode in ScoreMode::ALL {
         let _ = write!(out, " {} |", mode.label());
     }
     out.push_str("\n|---|");
     out.push_str(&"---:|".repeat(ScoreMode::ALL.len()));
     out.push('\n');
+    out
+}
+
+/// Image and pixel AUROC of every scoring mode per class, with the mean; empty without an ablation.
+pub fn ablation_table(classes: &[ClassResult]) -> String {
+    if classes.iter().all(|c| c.evaluation.ablation.is_empty()) {
+        return String::new();
+    }
+    let mut out = mode_columns("class");
     let pair = |quality: Option<&ModeQuality>| {
         format!(
             " {} / {} |",
@@ -199,6 +205,51 @@ pub fn ablation_table(classes: &[ClassResult]) -> String {
     if classes.len() > 1 {
         row(&mut out, "**mean**", &Means::of(classes).ablation);
     }
+    out
+}
+
+/// Mean image AUROC over the classes in each scoring mode for the same benchmark trained with several seeds:
+/// a row per training seed, then their mean and their range, which is what one training's luck moves.
+pub fn seed_table(runs: &[(u64, Vec<ClassResult>)]) -> String {
+    let per_seed: Vec<Vec<Option<f64>>> = runs
+        .iter()
+        .map(|(_, classes)| {
+            let means = Means::of(classes).ablation;
+            ScoreMode::ALL
+                .iter()
+                .map(|&mode| means.iter().find(|q| q.mode == mode)?.image_auroc)
+                .collect()
+        })
+        .collect();
+    let mut out = mode_columns("training seed");
+    let mut row = |name: &str, values: &mut dyn Iterator<Item = Option<f64>>| {
+        let _ = write!(out, "| {name} |");
+        for value in values {
+            let _ = write!(
+                out,
+                " {} |",
+                value.map_or("n/a".into(), |v| format!("{v:.4}"))
+            );
+        }
+        out.push('\n');
+    };
+    for ((seed, _), values) in runs.iter().zip(&per_seed) {
+        row(&seed.to_string(), &mut values.iter().copied());
+    }
+    let column = |k: usize| per_seed.iter().filter_map(move |values| values[k]);
+    let modes = 0..ScoreMode::ALL.len();
+    row(
+        "**mean**",
+        &mut modes.clone().map(|k| mean(column(k).map(Some))),
+    );
+    row(
+        "range",
+        &mut modes.map(|k| {
+            let lowest = column(k).fold(f64::INFINITY, f64::min);
+            let highest = column(k).fold(f64::NEG_INFINITY, f64::max);
+            (lowest <= highest).then_some(highest - lowest)
+        }),
+    );
     out
 }
 

@@ -279,11 +279,33 @@ fn benchmark_synthesises_trains_evaluates_and_reports() {
         "5",
         "--epochs",
         "1",
+        "--training-seeds",
+        "2",
         "--device",
         "cpu",
     ]);
     assert!(table.contains("| Class6 | 5 | 1 |"), "{table}");
-    assert!(out.join("models/Class6.nfbmr").is_file());
+    for (model, seed) in [
+        ("models/Class6.nfbmr", 0),
+        ("models/seed-1/Class6.nfbmr", 1),
+    ] {
+        let config = nfbmr::modelfile::read(&out.join(model)).unwrap().config;
+        assert_eq!(config.training.seed, seed, "{model}");
+    }
+    let by_seed = table.split("by training seed").nth(1).expect(&table);
+    for row in ["| 0 |", "| 1 |", "| **mean** |", "| range |"] {
+        assert!(by_seed.contains(row), "{row} missing from {by_seed}");
+    }
+    let report = std::fs::read_to_string(out.join("report/report.md")).unwrap();
+    assert!(report.contains("## Training seeds"), "{report}");
+    let seeds: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("report/training-seeds.json")).unwrap(),
+    )
+    .unwrap();
+    let seeds = seeds.as_array().unwrap();
+    assert_eq!(seeds.len(), 2);
+    assert_eq!(seeds[1]["seed"], 1);
+    assert_eq!(seeds[1]["mean"]["ablation"].as_array().unwrap().len(), 4);
     assert!(out.join("data/Class6/Test/Label/Labels.txt").is_file());
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report/results.json")).unwrap())

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `nfbmr` command line: train, score and inspect NF-BMR models.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -225,6 +226,10 @@ struct BenchmarkArgs {
     /// Epochs of both training stages (default: the training default); for quick trial runs
     #[arg(long)]
     epochs: Option<usize>,
+    /// Train every class this many times, with training seeds 0, 1, …: the tables and the report are seed
+    /// 0's, followed by each seed's mean image AUROC per scoring mode (what one training's luck moves)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    training_seeds: u64,
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     device: DeviceSpec,
@@ -655,7 +660,6 @@ fn run_benchmark(args: BenchmarkArgs) -> Result<ExitCode> {
     let classes = parse_classes(&args.synthetic.classes)?;
     let data_dir = args.out.join("data");
     let models = args.out.join("models");
-    std::fs::create_dir_all(&models).with_context(|| format!("creating {}", models.display()))?;
     let synth = SynthOptions {
         seed: args.synthetic.seed,
         size: 256,
@@ -663,39 +667,73 @@ fn run_benchmark(args: BenchmarkArgs) -> Result<ExitCode> {
         test: args.test,
         defect_fraction: 0.2,
     };
-    let mut results = Vec::new();
     let mut options = TrainOptions::new(lite0(None)?);
     options.device = args.device;
     if let Some(epochs) = args.epochs {
         options.flow_epochs = epochs;
         options.mapper_epochs = epochs;
     }
+    let mut runs: Vec<(u64, Vec<ClassResult>)> = (0..args.training_seeds)
+        .map(|seed| (seed, Vec::new()))
+        .collect();
     for number in classes {
         dagm::write_synthetic_class(&data_dir, number, &synth)?;
         let class = format!("Class{number}");
         let (images, source) = data::training_set(&data_dir, Some(&class))?;
-        let model = train_with_progress(&images, &source, &options)?;
-        let path = models.join(format!("{class}.nfbmr"));
-        model
-            .save(&path)
-            .with_context(|| format!("saving {}", path.display()))?;
-        let seconds = model.config.training.seconds;
-        results.push(evaluate_class(
-            &path,
-            &data_dir,
-            Some(&class),
-            args.device,
-            true,
-            Some(seconds),
-        )?);
+        for (seed, results) in &mut runs {
+            options.seed = *seed;
+            let folder = match seed {
+                0 => models.clone(),
+                _ => models.join(format!("seed-{seed}")),
+            };
+            std::fs::create_dir_all(&folder)
+                .with_context(|| format!("creating {}", folder.display()))?;
+            let model = train_with_progress(&images, &source, &options)?;
+            let path = folder.join(format!("{class}.nfbmr"));
+            model
+                .save(&path)
+                .with_context(|| format!("saving {}", path.display()))?;
+            let seconds = model.config.training.seconds;
+            results.push(evaluate_class(
+                &path,
+                &data_dir,
+                Some(&class),
+                args.device,
+                true,
+                Some(seconds),
+            )?);
+        }
     }
     let report_dir = args.out.join("report");
     publish(
-        &results,
+        &runs[0].1,
         "nfbmr quality benchmark",
         Some(&report_dir.join("results.json")),
         Some(&report_dir),
     )?;
+    if runs.len() > 1 {
+        let table = report::seed_table(&runs);
+        println!("mean image AUROC by training seed:\n\n{table}");
+        let markdown = report_dir.join("report.md");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&markdown)
+            .and_then(|mut file| {
+                writeln!(
+                    file,
+                    "\n## Training seeds\n\nMean image AUROC over the classes by scoring mode, each \
+                     class trained once per seed; the tables above are seed 0's.\n\n{table}"
+                )
+            })
+            .with_context(|| format!("writing {}", markdown.display()))?;
+        let by_seed: Vec<_> = runs
+            .iter()
+            .map(|(seed, results)| json!({ "seed": seed, "mean": report::Means::of(results) }))
+            .collect();
+        let path = report_dir.join("training-seeds.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&by_seed)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
