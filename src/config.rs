@@ -18,7 +18,7 @@ pub struct ModelConfig {
     /// One entry per feature scale, in backbone order.
     pub scales: Vec<ScaleConfig>,
     pub flow: FlowConfig,
-    /// Weight of the backward residual against the forward one in the fused map (docs/model.md, "Fusion").
+    /// Weight of the backward residual against the forward one in the fused map (docs/model.md, training step 6).
     /// Files written before it existed fuse both directions with equal weights.
     #[serde(default = "equal_weight")]
     pub backward_weight: f64,

@@ -451,20 +451,18 @@ pub fn train(
         }
     });
     let blur = GaussianBlur::new(size, options.blur_sigma, device);
-    let maxima = |mode, config: &ModelConfig| {
+    let maxima = |modes: &[ScoreMode], config: &ModelConfig| {
         training_maxima(
             &head,
             &domains,
             config,
-            mode,
+            modes,
             blur.as_ref(),
             options.batch_size,
         )
     };
-    config.backward_weight = backward_weight(
-        &maxima(ScoreMode::Forward, &config)?,
-        &maxima(ScoreMode::Backward, &config)?,
-    );
+    let directions = maxima(&[ScoreMode::Forward, ScoreMode::Backward], &config)?;
+    config.backward_weight = backward_weight(&directions[0], &directions[1]);
 
     let mut tensors = frozen.tensors;
     tensors.extend(sorted_variables(&flow_variables));
@@ -475,7 +473,7 @@ pub fn train(
     drop(rng); // building the detector below takes the lock itself
     progress(Progress::Begin(Stage::Thresholds, 1));
     let scores = if held_out_inputs.is_empty() {
-        maxima(ScoreMode::Fused, &model.config)?
+        maxima(&[ScoreMode::Fused], &model.config)?.remove(0)
     } else {
         image_scores(
             &model
@@ -493,26 +491,27 @@ pub fn train(
     Ok(model)
 }
 
-/// Image scores of one mode's maps for the training domains, a batch at a time.
+/// Image scores of the training domains in each of `modes` (one list per mode), from one pass of the
+/// mappers a batch at a time.
 fn training_maxima(
     head: &NfBmr,
     domains: &[Domains],
     config: &ModelConfig,
-    mode: ScoreMode,
+    modes: &[ScoreMode],
     blur: Option<&GaussianBlur>,
     batch_size: usize,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<Vec<f64>>> {
     let n = domains[0].source.size()[0];
     let device = domains[0].source.device();
-    let mut maxima = Vec::with_capacity(n as usize);
+    let mut maxima = vec![Vec::with_capacity(n as usize); modes.len()];
     for (start, len) in chunks(n as usize, batch_size) {
         let rows = Tensor::arange_start(start, start + len, (Kind::Int64, device));
         let batch: Vec<Domains> = domains.iter().map(|d| d.index_select(&rows)).collect();
-        let maps = tch::no_grad(|| {
-            let residuals = head.residuals(&batch, false);
-            anomaly::maps(mode, &batch, &residuals, config, blur)
-        });
-        maxima.extend(image_scores(&maps)?);
+        let residuals = tch::no_grad(|| head.residuals(&batch, false));
+        for (scores, &mode) in maxima.iter_mut().zip(modes) {
+            let maps = tch::no_grad(|| anomaly::maps(mode, &batch, &residuals, config, blur));
+            scores.extend(image_scores(&maps)?);
+        }
     }
     Ok(maxima)
 }
