@@ -193,30 +193,51 @@ impl AnomalyMap {
 
     /// The map resampled bilinearly to another size (pixel centres aligned, like the model's upsampling).
     pub fn resized(&self, width: usize, height: usize) -> AnomalyMap {
-        let sample = |x: f32, max: usize| {
-            let x = x.clamp(0.0, (max - 1) as f32);
-            let x0 = x.floor() as usize;
-            (x0, (x0 + 1).min(max - 1), x - x0 as f32)
-        };
         let mut values = Vec::with_capacity(width * height);
-        for row in 0..height {
-            let sy = (row as f32 + 0.5) * self.height as f32 / height as f32 - 0.5;
-            let (y0, y1, fy) = sample(sy, self.height);
-            for col in 0..width {
-                let sx = (col as f32 + 0.5) * self.width as f32 / width as f32 - 0.5;
-                let (x0, x1, fx) = sample(sx, self.width);
-                let at = |y: usize, x: usize| self.values[y * self.width + x];
-                let top = at(y0, x0) * (1.0 - fx) + at(y0, x1) * fx;
-                let bottom = at(y1, x0) * (1.0 - fx) + at(y1, x1) * fx;
-                values.push(top * (1.0 - fy) + bottom * fy);
-            }
-        }
+        self.for_each_resized_row(width, height, |_, row| values.extend_from_slice(row));
         AnomalyMap {
             width,
             height,
             values,
         }
     }
+
+    /// Visits the rows of [`AnomalyMap::resized`] in order without holding the whole resized map, so that
+    /// drawing over a large frame costs one row of memory.
+    pub fn for_each_resized_row(
+        &self,
+        width: usize,
+        height: usize,
+        mut visit: impl FnMut(usize, &[f32]),
+    ) {
+        let columns = bilinear_taps(width, self.width);
+        let mut between_rows = vec![0.0; self.width];
+        let mut row = vec![0.0; width];
+        for (y, &(y0, y1, fy)) in bilinear_taps(height, self.height).iter().enumerate() {
+            let top = &self.values[y0 * self.width..][..self.width];
+            let bottom = &self.values[y1 * self.width..][..self.width];
+            for ((value, &t), &b) in between_rows.iter_mut().zip(top).zip(bottom) {
+                *value = t * (1.0 - fy) + b * fy;
+            }
+            for (value, &(x0, x1, fx)) in row.iter_mut().zip(&columns) {
+                *value = between_rows[x0] * (1.0 - fx) + between_rows[x1] * fx;
+            }
+            visit(y, &row);
+        }
+    }
+}
+
+/// For each of `len` output positions, the two source positions of `source_len` it lies between and the
+/// weight of the second, with pixel centres aligned and the edges clamped.
+fn bilinear_taps(len: usize, source_len: usize) -> Vec<(usize, usize, f32)> {
+    (0..len)
+        .map(|i| {
+            let at = ((i as f32 + 0.5) * source_len as f32 / len as f32 - 0.5)
+                .clamp(0.0, (source_len - 1) as f32);
+            let first = at.floor() as usize;
+            (first, (first + 1).min(source_len - 1), at - first as f32)
+        })
+        .collect()
 }
 
 /// A connected set of map pixels at or above a threshold (8-connectivity), in map coordinates.

@@ -104,11 +104,6 @@ impl FromStr for Colormap {
     }
 }
 
-/// Position of a raw map value on the colormap: 0.5 at the threshold, 1.0 at twice the threshold.
-pub fn colormap_position(value: f32, threshold: f32) -> f32 {
-    (value / (2.0 * threshold)).clamp(0.0, 1.0)
-}
-
 /// A mutable 8-bit packed picture to draw on (the layouts of [`PixelLayout`]; grey draws luminance).
 pub struct Canvas<'a> {
     pub data: &'a mut [u8],
@@ -119,25 +114,49 @@ pub struct Canvas<'a> {
     pub layout: PixelLayout,
 }
 
-impl Canvas<'_> {
-    fn pixel(&mut self, x: usize, y: usize) -> &mut [u8] {
-        let start = y * self.stride + x * self.layout.bytes_per_pixel;
-        &mut self.data[start..start + self.layout.bytes_per_pixel]
-    }
+/// A colour at an opacity, premultiplied in fixed point (1/256 steps) so that mixing it into a pixel costs
+/// one multiply-add per channel: overlays are drawn on every frame of a live stream.
+#[derive(Clone, Copy)]
+struct Paint {
+    rgb: [u32; 3],
+    /// The colour's luminance, for grey pictures.
+    grey: u32,
+    /// Weight of the old value.
+    keep: u32,
+}
 
-    /// Mixes `colour` into pixel (x, y) with opacity `alpha`.
-    fn mix(&mut self, x: usize, y: usize, colour: [u8; 3], alpha: f32) {
-        let layout = self.layout;
-        let pixel = self.pixel(x, y);
-        let blend =
-            |old: u8, new: u8| (old as f32 * (1.0 - alpha) + new as f32 * alpha).round() as u8;
+impl Paint {
+    fn new(colour: [u8; 3], alpha: f32) -> Self {
+        let weight = (alpha.clamp(0.0, 1.0) * 256.0).round() as u32;
+        let [r, g, b] = colour.map(f32::from);
+        let luminance = (0.299 * r + 0.587 * g + 0.114 * b).round() as u32;
+        Paint {
+            rgb: colour.map(|c| u32::from(c) * weight),
+            grey: luminance * weight,
+            keep: 256 - weight,
+        }
+    }
+}
+
+impl Canvas<'_> {
+    /// Mixes `paint` into `pixel`, one pixel of this canvas's layout.
+    fn mix(layout: PixelLayout, pixel: &mut [u8], paint: &Paint) {
+        let blend = |old: u8, new: u32| ((u32::from(old) * paint.keep + new + 128) >> 8) as u8;
         if layout == PixelLayout::GRAY8 {
-            let [r, g, b] = colour.map(f32::from);
-            pixel[0] = blend(pixel[0], (0.299 * r + 0.587 * g + 0.114 * b).round() as u8);
+            pixel[0] = blend(pixel[0], paint.grey);
         } else {
-            for (offset, value) in layout.rgb.into_iter().zip(colour) {
+            for (offset, value) in layout.rgb.into_iter().zip(paint.rgb) {
                 pixel[offset] = blend(pixel[offset], value);
             }
+        }
+    }
+
+    /// Mixes `paint` into pixels `columns` of row `y`.
+    fn mix_span(&mut self, y: usize, columns: std::ops::Range<usize>, paint: &Paint) {
+        let bytes = self.layout.bytes_per_pixel;
+        let row = &mut self.data[y * self.stride..][..self.width * bytes];
+        for pixel in row[columns.start * bytes..columns.end * bytes].chunks_exact_mut(bytes) {
+            Self::mix(self.layout, pixel, paint);
         }
     }
 
@@ -151,21 +170,24 @@ impl Canvas<'_> {
         alpha: f32,
         only_above_threshold: bool,
     ) {
-        let map = if (map.width, map.height) == (self.width, self.height) {
-            map.clone()
-        } else {
-            map.resized(self.width, self.height)
-        };
-        for y in 0..self.height {
-            for x in 0..self.width {
-                let value = map.values[y * self.width + x];
+        let paints: Vec<Paint> = lut
+            .iter()
+            .map(|&colour| Paint::new(colour, alpha))
+            .collect();
+        let (layout, bytes) = (self.layout, self.layout.bytes_per_pixel);
+        // The threshold at the middle of the colormap, twice the threshold at its top.
+        let lut_steps_per_unit = (lut.len() - 1) as f32 / (2.0 * threshold);
+        map.for_each_resized_row(self.width, self.height, |y, values| {
+            let row = &mut self.data[y * self.stride..][..self.width * bytes];
+            for (pixel, &value) in row.chunks_exact_mut(bytes).zip(values) {
                 if only_above_threshold && value < threshold {
                     continue;
                 }
-                let index = (colormap_position(value, threshold) * 255.0).round() as usize;
-                self.mix(x, y, lut[index], alpha);
+                // Adding ½ and truncating rounds these non-negative values without a call to `round`.
+                let index = (value * lut_steps_per_unit + 0.5).clamp(0.0, (lut.len() - 1) as f32);
+                Self::mix(layout, pixel, &paints[index as usize]);
             }
-        }
+        });
     }
 
     /// Outlines the rectangle (clipped to the picture) with lines `thickness` pixels wide, drawn inwards.
@@ -178,17 +200,17 @@ impl Canvas<'_> {
         colour: [u8; 3],
         thickness: usize,
     ) {
-        let x1 = (x + width).min(self.width);
-        let y1 = (y + height).min(self.height);
-        for py in y.min(y1)..y1 {
-            for px in x.min(x1)..x1 {
-                let inside = px >= x + thickness
-                    && px + thickness < x + width
-                    && py >= y + thickness
-                    && py + thickness < y + height;
-                if !inside {
-                    self.mix(px, py, colour, 1.0);
-                }
+        let paint = Paint::new(colour, 1.0);
+        let (x1, y1) = ((x + width).min(self.width), (y + height).min(self.height));
+        let (x, y) = (x.min(x1), y.min(y1));
+        let left = x..(x + thickness).min(x1);
+        let right = (x + width).saturating_sub(thickness).max(left.end).min(x1)..x1;
+        for py in y..y1 {
+            if py < y + thickness || py + thickness >= y + height {
+                self.mix_span(py, x..x1, &paint);
+            } else {
+                self.mix_span(py, left.clone(), &paint);
+                self.mix_span(py, right.clone(), &paint);
             }
         }
     }
@@ -272,5 +294,34 @@ mod tests {
         }
         .draw_rectangle(0, 0, 1, 1, [255, 0, 0], 1);
         assert_eq!(grey, [76, 0, 0, 0], "grey gets the colour's luminance");
+    }
+
+    #[test]
+    fn rectangles_paint_exactly_their_band() {
+        let (width, height) = (12, 9);
+        // (x, y, width, height, thickness): inside, thicker than half, and clipped at the picture's edge.
+        for (x, y, w, h, t) in [(1, 2, 8, 6, 2), (2, 1, 5, 4, 3), (7, 5, 10, 10, 1)] {
+            let mut data = vec![0u8; width * height];
+            Canvas {
+                data: &mut data,
+                width,
+                height,
+                stride: width,
+                layout: PixelLayout::GRAY8,
+            }
+            .draw_rectangle(x, y, w, h, [255, 255, 255], t);
+            for py in 0..height {
+                for px in 0..width {
+                    let covered = (x..x + w).contains(&px) && (y..y + h).contains(&py);
+                    let inside = px >= x + t && px + t < x + w && py >= y + t && py + t < y + h;
+                    let expected = if covered && !inside { 255 } else { 0 };
+                    assert_eq!(
+                        data[py * width + px],
+                        expected,
+                        "({px}, {py}) of {x},{y} {w}x{h}/{t}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -130,6 +130,28 @@ fn train_info_and_score_from_the_command_line() {
         plain.contains("good-001.png") && plain.contains("score"),
         "{plain}"
     );
+
+    // Speed figures for a frame of another shape than the model's input, the overlay included.
+    let bench = nfbmr(&[
+        "bench",
+        "--model",
+        path(&model),
+        "--device",
+        "cpu",
+        "--frames",
+        "2",
+        "--width",
+        "120",
+        "--height",
+        "80",
+        "--json",
+    ]);
+    assert!(bench.status.success(), "{}", text(&bench.stderr));
+    let bench: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
+    assert_eq!(bench["frame"], serde_json::json!([120, 80]));
+    for key in ["backbone-ms", "full-ms", "overlay-ms"] {
+        assert!(bench[key].as_f64().unwrap() > 0.0, "{key}: {bench}");
+    }
 }
 
 #[test]

@@ -293,10 +293,10 @@ impl Nfbmr {
         let plane = frame.plane_data(0).map_err(|_| gst::FlowError::Error)?;
         // The worker needs owned pixels: copy the visible part of each row.
         let row = width * layout.bytes_per_pixel;
-        let packed: Vec<u8> = (0..height)
-            .flat_map(|y| &plane[y * stride..y * stride + row])
-            .copied()
-            .collect();
+        let mut packed = Vec::with_capacity(row * height);
+        for y in 0..height {
+            packed.extend_from_slice(&plane[y * stride..][..row]);
+        }
         let detection = state
             .worker
             .run(move |slot| {
