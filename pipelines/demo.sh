@@ -43,6 +43,11 @@ DEVICE="${DEVICE:-auto}"
 
 scripts/setup.sh
 cargo build --release --locked --workspace
+# The element takes the device as an enum and a CUDA index: cuda:1 is device=cuda device-index=1.
+case "$DEVICE" in
+    cuda:*) element_device=(device=cuda "device-index=${DEVICE#cuda:}") ;;
+    *) element_device=("device=$DEVICE") ;;
+esac
 nfbmr=target/release/nfbmr
 export GST_PLUGIN_PATH="$NFBMR_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 
@@ -62,7 +67,7 @@ gst-launch-1.0 -q \
         caps="image/png,framerate=(fraction)$parts_per_second" \
     ! pngdec ! videoconvert ! "video/x-raw,format=RGB" \
     ! videorate ! "video/x-raw,framerate=$FPS/1" \
-    ! nfbmr model="$OUT/part.nfbmr" device="$DEVICE" overlay=true results-location="$OUT/results.jsonl" \
+    ! nfbmr model="$OUT/part.nfbmr" "${element_device[@]}" overlay=true results-location="$OUT/results.jsonl" \
     ! videoscale ! "video/x-raw,width=$SIZE,height=$SIZE" \
     ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
 end=$(date +%s.%N)

@@ -145,6 +145,16 @@ pub struct AnomalyMap {
 }
 
 impl AnomalyMap {
+    /// A `width`×`height` map of row-major `values`.
+    pub fn new(width: usize, height: usize, values: Vec<f32>) -> Self {
+        assert_eq!(values.len(), width * height, "a {width}x{height} map");
+        AnomalyMap {
+            width,
+            height,
+            values,
+        }
+    }
+
     /// Copies a [1, 1, H, W] or [H, W] map to the CPU.
     pub fn from_tensor(map: &Tensor) -> crate::Result<Self> {
         let size = map.size();
@@ -155,11 +165,7 @@ impl AnomalyMap {
                 .contiguous()
                 .view([-1]),
         )?;
-        Ok(AnomalyMap {
-            width,
-            height,
-            values,
-        })
+        Ok(AnomalyMap::new(width, height, values))
     }
 
     pub fn max(&self) -> f32 {
@@ -184,22 +190,14 @@ impl AnomalyMap {
                 *cell = cell.max(self.values[y * self.width + x]);
             }
         }
-        AnomalyMap {
-            width,
-            height,
-            values,
-        }
+        AnomalyMap::new(width, height, values)
     }
 
     /// The map resampled bilinearly to another size (pixel centres aligned, like the model's upsampling).
     pub fn resized(&self, width: usize, height: usize) -> AnomalyMap {
         let mut values = Vec::with_capacity(width * height);
         self.for_each_resized_row(width, height, |_, row| values.extend_from_slice(row));
-        AnomalyMap {
-            width,
-            height,
-            values,
-        }
+        AnomalyMap::new(width, height, values)
     }
 
     /// Visits the rows of [`AnomalyMap::resized`] in order without holding the whole resized map, so that
@@ -238,65 +236,6 @@ fn bilinear_taps(len: usize, source_len: usize) -> Vec<(usize, usize, f32)> {
             (first, (first + 1).min(source_len - 1), at - first as f32)
         })
         .collect()
-}
-
-/// A connected set of map pixels at or above a threshold (8-connectivity), in map coordinates.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Region {
-    pub x: usize,
-    pub y: usize,
-    pub width: usize,
-    pub height: usize,
-    /// Pixels in the region.
-    pub area: usize,
-    /// Highest map value in the region.
-    pub peak: f32,
-}
-
-impl AnomalyMap {
-    /// Connected regions at or above `threshold` with at least `min_area` pixels, highest peak first.
-    pub fn regions(&self, threshold: f32, min_area: usize) -> Vec<Region> {
-        let (w, h) = (self.width, self.height);
-        let mut seen = vec![false; w * h];
-        let mut regions = Vec::new();
-        let mut stack = Vec::new();
-        for start in 0..w * h {
-            if seen[start] || self.values[start] < threshold {
-                continue;
-            }
-            seen[start] = true;
-            stack.push(start);
-            let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-            let (mut area, mut peak) = (0, f32::NEG_INFINITY);
-            while let Some(i) = stack.pop() {
-                let (x, y) = (i % w, i / w);
-                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-                area += 1;
-                peak = peak.max(self.values[i]);
-                for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                    for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                        let j = ny * w + nx;
-                        if !seen[j] && self.values[j] >= threshold {
-                            seen[j] = true;
-                            stack.push(j);
-                        }
-                    }
-                }
-            }
-            if area >= min_area {
-                regions.push(Region {
-                    x: x0,
-                    y: y0,
-                    width: x1 - x0 + 1,
-                    height: y1 - y0 + 1,
-                    area,
-                    peak,
-                });
-            }
-        }
-        regions.sort_by(|a, b| b.peak.total_cmp(&a.peak));
-        regions
-    }
 }
 
 #[cfg(test)]
@@ -344,58 +283,8 @@ mod tests {
     }
 
     #[test]
-    fn regions_are_connected_components_above_the_threshold() {
-        #[rustfmt::skip]
-        let values = vec![
-            0.0, 5.0, 0.0, 0.0, 0.0,
-            0.0, 2.0, 0.0, 0.0, 3.0,
-            0.0, 0.0, 1.0, 0.0, 0.0,
-            0.0, 0.0, 0.0, 0.0, 0.0,
-        ];
-        let map = AnomalyMap {
-            width: 5,
-            height: 4,
-            values,
-        };
-        let regions = map.regions(1.0, 1);
-        // The diagonal touch joins (1,0), (1,1) and (2,2); (4,1) stands alone.
-        assert_eq!(
-            regions,
-            vec![
-                Region {
-                    x: 1,
-                    y: 0,
-                    width: 2,
-                    height: 3,
-                    area: 3,
-                    peak: 5.0
-                },
-                Region {
-                    x: 4,
-                    y: 1,
-                    width: 1,
-                    height: 1,
-                    area: 1,
-                    peak: 3.0
-                },
-            ]
-        );
-        assert_eq!(
-            map.regions(1.0, 2).len(),
-            1,
-            "min_area drops the single pixel"
-        );
-        assert_eq!(map.regions(5.0, 1)[0].area, 1, "the threshold is inclusive");
-        assert!(map.regions(6.0, 1).is_empty());
-    }
-
-    #[test]
     fn resizing_keeps_constant_maps_and_interpolates() {
-        let map = AnomalyMap {
-            width: 2,
-            height: 1,
-            values: vec![0.0, 1.0],
-        };
+        let map = AnomalyMap::new(2, 1, vec![0.0, 1.0]);
         let wide = map.resized(4, 2);
         assert_eq!(
             wide.values,

@@ -130,15 +130,20 @@ pub struct Thresholds {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
+    /// Good images trained on, and held out to set the threshold.
     pub images: usize,
     pub held_out: usize,
+    /// Where the images came from.
     pub source: String,
+    /// Seed of the hold-out split, the initialisation and the batch order.
     pub seed: u64,
+    /// Epochs of stage 1 (flows) and stage 2 (mappers).
     pub flow_epochs: usize,
     pub mapper_epochs: usize,
     /// Mean loss of the last epoch of each stage (none when a stage ran no epoch).
     pub final_flow_loss: Option<f64>,
     pub final_mapper_loss: Option<f64>,
+    /// Wall-clock time of the whole training, and the device it ran on.
     pub seconds: f64,
     pub device: String,
 }

@@ -13,22 +13,19 @@ use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
 use crate::frame::{self, Frame};
 use crate::model::NfBmr;
-use crate::model::backbone::{self, Backbone, EfficientNetLite};
+use crate::model::backbone::Backbone;
 use crate::modelfile;
 
-/// Name of the tensor holding a TorchScript backbone's serialised module.
-pub const TORCHSCRIPT_TENSOR: &str = "backbone.torchscript";
-
-/// The result for one frame.
+/// What the model saw in one frame, before any decision (see [`Detection::verdict`]).
 #[derive(Clone, Debug)]
 pub struct Detection {
     /// Maximum of the fused anomaly map, in the model's raw units.
     pub raw_score: f64,
-    /// `raw_score` divided by the image threshold: 1.0 is the decision boundary.
-    pub score: f64,
-    pub is_anomaly: bool,
     /// The fused map at the model's input resolution, raw units.
     pub map: AnomalyMap,
+    /// The model's calibrated thresholds, raw units.
+    pub image_threshold: f64,
+    pub pixel_threshold: f64,
 }
 
 pub struct Detector {
@@ -64,27 +61,7 @@ impl Detector {
         let rng = crate::model::lock_global_rng();
         let variables = nn::VarStore::new(device);
         let root = variables.root();
-        let taps: Vec<usize> = config.scales.iter().map(|s| s.block).collect();
-        let backbone = match config.backbone.id.as_str() {
-            backbone::EFFICIENTNET_LITE0 => {
-                let net = EfficientNetLite::features(&(&root / "backbone"), &taps)?;
-                Backbone::EfficientNetLite(Box::new(net))
-            }
-            backbone::TORCHSCRIPT => {
-                let module = tensors.remove(TORCHSCRIPT_TENSOR).ok_or_else(|| {
-                    Error::model_file(source, format!("is missing tensor '{TORCHSCRIPT_TENSOR}'"))
-                })?;
-                let bytes = Vec::<u8>::try_from(&module.flatten(0, -1))?;
-                Backbone::torchscript(&bytes, taps, device)
-                    .map_err(|e| Error::model_file(source, e.to_string()))?
-            }
-            other => {
-                return Err(Error::model_file(
-                    source,
-                    format!("names unknown backbone '{other}'"),
-                ));
-            }
-        };
+        let backbone = Backbone::of_model(&root, &config, &mut tensors, device, source)?;
         let head = NfBmr::new(&root, &root, &config);
         drop(rng);
         modelfile::bind(&variables, &tensors, false, source)?;
@@ -180,18 +157,12 @@ impl Detector {
     pub fn infer(&self, frame: &Frame) -> Result<Detection> {
         let input = self.preprocess(&frame.to_tensor(self.device)?);
         let map = AnomalyMap::from_tensor(&self.anomaly_maps(&input)?)?;
-        Ok(self.detection(map))
-    }
-
-    /// Score and verdict of a raw map.
-    pub fn detection(&self, map: AnomalyMap) -> Detection {
-        let raw_score = map.max() as f64;
-        let score = raw_score / self.config.thresholds.image;
-        Detection {
-            raw_score,
-            score,
-            is_anomaly: score >= 1.0,
+        let thresholds = &self.config.thresholds;
+        Ok(Detection {
+            raw_score: map.max() as f64,
             map,
-        }
+            image_threshold: thresholds.image,
+            pixel_threshold: thresholds.pixel,
+        })
     }
 }

@@ -66,13 +66,103 @@ pub fn evaluate(
     ablation: bool,
     progress: &mut dyn FnMut(),
 ) -> Result<(Evaluation, Vec<ScoredImage>)> {
-    let size = detector.config().image_size as u32;
-    let has_masks = images.iter().any(|i| i.mask.is_some());
     let modes: &[ScoreMode] = if ablation {
         &ScoreMode::ALL
     } else {
         &[ScoreMode::Fused]
     };
+    let (mut by_mode, masks) = score_all(detector, images, modes, progress)?;
+    let size = detector.config().image_size as usize;
+    let defective: Vec<bool> = images.iter().map(|i| i.defective).collect();
+    let pixel_truth = masks.as_ref().map(|masks| masks.concat());
+    let pixel_auroc = |maps: &[Vec<f32>]| {
+        let truth = pixel_truth.as_ref()?;
+        metrics::auroc(&maps.concat(), truth)
+    };
+    let ablation: Vec<ModeQuality> = match ablation {
+        true => by_mode
+            .iter()
+            .map(|m| ModeQuality {
+                mode: m.mode,
+                image_auroc: metrics::auroc(&m.scores, &defective),
+                pixel_auroc: pixel_auroc(&m.maps),
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+
+    let fused = by_mode.swap_remove(0);
+    let scores = &fused.scores;
+    let threshold = detector.config().thresholds.image;
+    let rates = metrics::rates_at(scores, &defective, threshold as f32);
+    let best = metrics::best_f1(scores, &defective);
+    let pro = masks.as_ref().and_then(|masks| {
+        let samples: Vec<PixelSample<'_>> = fused
+            .maps
+            .iter()
+            .zip(masks)
+            .map(|(map, mask)| PixelSample {
+                map,
+                mask,
+                width: size,
+                height: size,
+            })
+            .collect();
+        metrics::pro(&samples, 0.3)
+    });
+    let evaluation = Evaluation {
+        images: images.len(),
+        defective: defective.iter().filter(|&&d| d).count(),
+        image_auroc: metrics::auroc(scores, &defective),
+        pixel_auroc: ablation
+            .first()
+            .map_or_else(|| pixel_auroc(&fused.maps), |fused| fused.pixel_auroc),
+        pro,
+        best_f1: best.map(|(f1, _)| f1),
+        best_f1_threshold: best.map(|(_, t)| t as f64),
+        threshold,
+        false_alarm_rate: rates.false_alarm,
+        miss_rate: rates.miss,
+        ablation,
+    };
+    let scored = scored_images(images, fused, masks, size);
+    Ok((evaluation, scored))
+}
+
+/// Per image, its ground truth at the model's input size, row-major.
+type Masks = Vec<Vec<bool>>;
+
+/// The images with their fused maps and scores, and their masks when there are any.
+fn scored_images(
+    images: &[LabeledImage],
+    fused: ModeMaps,
+    masks: Option<Masks>,
+    size: usize,
+) -> Vec<ScoredImage> {
+    let mut masks = masks.into_iter().flatten();
+    images
+        .iter()
+        .zip(fused.maps)
+        .zip(fused.scores)
+        .map(|((image, values), score)| ScoredImage {
+            image: image.clone(),
+            score: score as f64,
+            map: AnomalyMap::new(size, size, values),
+            mask: masks.next(),
+        })
+        .collect()
+}
+
+/// Every image's maps and scores in each of `modes`, and the ground-truth masks at the model's size
+/// when the set has any (an image without a mask is all good).
+fn score_all(
+    detector: &Detector,
+    images: &[LabeledImage],
+    modes: &[ScoreMode],
+    progress: &mut dyn FnMut(),
+) -> Result<(Vec<ModeMaps>, Option<Masks>)> {
+    let size = detector.config().image_size as u32;
+    let has_masks = images.iter().any(|i| i.mask.is_some());
     let mut by_mode: Vec<ModeMaps> = modes
         .iter()
         .map(|&mode| ModeMaps {
@@ -101,82 +191,7 @@ pub fn evaluate(
         }
         progress();
     }
-
-    let defective: Vec<bool> = images.iter().map(|i| i.defective).collect();
-    let pixel_truth: Vec<bool> = masks.concat();
-    let pixel_auroc = |maps: &[Vec<f32>]| {
-        if has_masks {
-            metrics::auroc(&maps.concat(), &pixel_truth)
-        } else {
-            None
-        }
-    };
-    let ablation = if ablation {
-        by_mode
-            .iter()
-            .map(|m| ModeQuality {
-                mode: m.mode,
-                image_auroc: metrics::auroc(&m.scores, &defective),
-                pixel_auroc: pixel_auroc(&m.maps),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-
-    let fused = by_mode.swap_remove(0);
-    let scores = &fused.scores;
-    let threshold = detector.config().thresholds.image;
-    let rates = metrics::rates_at(scores, &defective, threshold as f32);
-    let best = metrics::best_f1(scores, &defective);
-    let pro = if has_masks {
-        let samples: Vec<PixelSample<'_>> = fused
-            .maps
-            .iter()
-            .zip(&masks)
-            .map(|(map, mask)| PixelSample {
-                map,
-                mask,
-                width: size as usize,
-                height: size as usize,
-            })
-            .collect();
-        metrics::pro(&samples, 0.3)
-    } else {
-        None
-    };
-    let evaluation = Evaluation {
-        images: images.len(),
-        defective: defective.iter().filter(|&&d| d).count(),
-        image_auroc: metrics::auroc(scores, &defective),
-        pixel_auroc: ablation
-            .first()
-            .map_or_else(|| pixel_auroc(&fused.maps), |fused| fused.pixel_auroc),
-        pro,
-        best_f1: best.map(|(f1, _)| f1),
-        best_f1_threshold: best.map(|(_, t)| t as f64),
-        threshold,
-        false_alarm_rate: rates.false_alarm,
-        miss_rate: rates.miss,
-        ablation,
-    };
-    let mut masks = masks.into_iter();
-    let scored = images
-        .iter()
-        .zip(fused.maps)
-        .zip(&fused.scores)
-        .map(|((image, values), &score)| ScoredImage {
-            image: image.clone(),
-            score: score as f64,
-            map: AnomalyMap {
-                width: size as usize,
-                height: size as usize,
-                values,
-            },
-            mask: masks.next(),
-        })
-        .collect();
-    Ok((evaluation, scored))
+    Ok((by_mode, has_masks.then_some(masks)))
 }
 
 /// A mask resized to size×size with nearest-neighbour sampling, true where it is brighter than mid-grey.

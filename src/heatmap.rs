@@ -21,33 +21,21 @@ pub enum Colormap {
 }
 
 /// Control points (position, RGB) of each colormap, linearly interpolated.
+#[rustfmt::skip]
 fn control_points(colormap: Colormap) -> &'static [(f32, [f32; 3])] {
     match colormap {
         Colormap::Turbo => &[
-            (0.0, [48.0, 18.0, 59.0]),
-            (0.125, [65.0, 105.0, 225.0]),
-            (0.25, [40.0, 173.0, 238.0]),
-            (0.375, [27.0, 229.0, 181.0]),
-            (0.5, [131.0, 255.0, 82.0]),
-            (0.625, [210.0, 233.0, 53.0]),
-            (0.75, [251.0, 170.0, 37.0]),
-            (0.875, [226.0, 82.0, 14.0]),
-            (1.0, [122.0, 4.0, 3.0]),
+            (0.0, [48.0, 18.0, 59.0]), (0.125, [65.0, 105.0, 225.0]), (0.25, [40.0, 173.0, 238.0]),
+            (0.375, [27.0, 229.0, 181.0]), (0.5, [131.0, 255.0, 82.0]), (0.625, [210.0, 233.0, 53.0]),
+            (0.75, [251.0, 170.0, 37.0]), (0.875, [226.0, 82.0, 14.0]), (1.0, [122.0, 4.0, 3.0]),
         ],
         Colormap::Jet => &[
-            (0.0, [0.0, 0.0, 128.0]),
-            (0.125, [0.0, 0.0, 255.0]),
-            (0.375, [0.0, 255.0, 255.0]),
-            (0.625, [255.0, 255.0, 0.0]),
-            (0.875, [255.0, 0.0, 0.0]),
-            (1.0, [128.0, 0.0, 0.0]),
+            (0.0, [0.0, 0.0, 128.0]), (0.125, [0.0, 0.0, 255.0]), (0.375, [0.0, 255.0, 255.0]),
+            (0.625, [255.0, 255.0, 0.0]), (0.875, [255.0, 0.0, 0.0]), (1.0, [128.0, 0.0, 0.0]),
         ],
         Colormap::Inferno => &[
-            (0.0, [0.0, 0.0, 4.0]),
-            (0.25, [87.0, 16.0, 110.0]),
-            (0.5, [188.0, 55.0, 84.0]),
-            (0.75, [249.0, 142.0, 9.0]),
-            (1.0, [252.0, 255.0, 164.0]),
+            (0.0, [0.0, 0.0, 4.0]), (0.25, [87.0, 16.0, 110.0]), (0.5, [188.0, 55.0, 84.0]),
+            (0.75, [249.0, 142.0, 9.0]), (1.0, [252.0, 255.0, 164.0]),
         ],
         Colormap::Gray => &[(0.0, [0.0, 0.0, 0.0]), (1.0, [255.0, 255.0, 255.0])],
     }
@@ -112,6 +100,25 @@ pub struct Canvas<'a> {
     /// Bytes from the start of one row to the next.
     pub stride: usize,
     pub layout: PixelLayout,
+}
+
+impl<'a> Canvas<'a> {
+    /// A picture whose rows follow each other without padding.
+    pub fn packed(data: &'a mut [u8], width: usize, height: usize, layout: PixelLayout) -> Self {
+        Canvas {
+            data,
+            width,
+            height,
+            stride: width * layout.bytes_per_pixel,
+            layout,
+        }
+    }
+
+    /// A decoded RGB image.
+    pub fn rgb_image(image: &'a mut image::RgbImage) -> Self {
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        Self::packed(image, width, height, PixelLayout::RGB)
+    }
 }
 
 /// A colour at an opacity, premultiplied in fixed point (1/256 steps) so that mixing it into a pixel costs
@@ -235,11 +242,7 @@ mod tests {
 
     #[test]
     fn blending_respects_alpha_and_the_threshold_gate() {
-        let map = AnomalyMap {
-            width: 2,
-            height: 1,
-            values: vec![0.5, 4.0],
-        };
+        let map = AnomalyMap::new(2, 1, vec![0.5, 4.0]);
         let lut = Colormap::Gray.lut();
         let mut data = vec![100u8; 6];
         let mut canvas = Canvas {

@@ -5,6 +5,8 @@
 
 use std::cmp::Ordering;
 
+use crate::regions::label_components;
+
 /// Area under the ROC curve: the probability that a random positive scores above a random negative, ties
 /// counting one half (Mann–Whitney U with average ranks). `None` without both classes.
 pub fn auroc(scores: &[f32], positive: &[bool]) -> Option<f64> {
@@ -109,34 +111,6 @@ pub fn rates_at(scores: &[f32], positive: &[bool], threshold: f32) -> Rates {
         false_alarm: ratio(count(false, true), count(false, false)),
         miss: ratio(count(true, false), count(true, true)),
     }
-}
-
-/// Labels the 8-connected components of a mask: 0 for background, 1.. for components.
-fn label_components(mask: &[bool], width: usize, height: usize) -> (Vec<u32>, u32) {
-    let mut labels = vec![0u32; mask.len()];
-    let mut count = 0;
-    let mut stack = Vec::new();
-    for start in 0..mask.len() {
-        if !mask[start] || labels[start] != 0 {
-            continue;
-        }
-        count += 1;
-        labels[start] = count;
-        stack.push(start);
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % width, i / width);
-            for ny in y.saturating_sub(1)..=(y + 1).min(height - 1) {
-                for nx in x.saturating_sub(1)..=(x + 1).min(width - 1) {
-                    let j = ny * width + nx;
-                    if mask[j] && labels[j] == 0 {
-                        labels[j] = count;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-    }
-    (labels, count)
 }
 
 /// One image's anomaly map and ground-truth mask, same size, row-major.
@@ -277,8 +251,5 @@ mod tests {
         // the first good pixel lifts the FPR to ⅓ (beyond 0.3), so the normalised area is ¾.
         let value = pro(&[sample], 0.3).unwrap();
         assert!((value - 0.75).abs() < 1e-12, "{value}");
-        // Regions are 8-connected: a diagonal pair is one region.
-        let (_, count) = label_components(&[true, false, false, true], 2, 2);
-        assert_eq!(count, 1);
     }
 }

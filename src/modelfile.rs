@@ -11,7 +11,7 @@ use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor, nn};
 
-use crate::config::{FORMAT_VERSION, ModelConfig};
+use crate::config::{FORMAT_VERSION, ModelConfig, Thresholds};
 use crate::error::{Error, Result};
 
 /// Metadata key of the JSON configuration.
@@ -160,6 +160,15 @@ pub fn write(path: &Path, config: &ModelConfig, tensors: &[(String, Tensor)]) ->
     })
 }
 
+/// Rewrites a model file with new thresholds and everything else unchanged, atomically like [`write`].
+pub fn rewrite_thresholds(path: &Path, thresholds: &Thresholds) -> Result<()> {
+    let mut file = read(path)?;
+    file.config.thresholds = thresholds.clone();
+    let mut tensors: Vec<(String, Tensor)> = file.tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    write(path, &file.config, &tensors)
+}
+
 /// Copies named tensors into the variables of `vs`, checking that each exists with the right shape and
 /// finite values. `allow_extra` accepts tensors the model does not use (a full checkpoint bound to a
 /// truncated backbone).
@@ -177,31 +186,19 @@ pub fn bind(
         let tensor = tensors
             .get(name)
             .ok_or_else(|| Error::model_file(source, format!("is missing tensor '{name}'")))?;
-        if tensor.size() != variable.size() {
-            return Err(Error::model_file(
-                source,
-                format!(
-                    "has tensor '{name}' of shape {:?}, expected {:?}",
-                    tensor.size(),
-                    variable.size()
-                ),
-            ));
-        }
-        if tensor.is_floating_point() && !bool::try_from(tensor.isfinite().all())? {
-            return Err(Error::model_file(
-                source,
-                format!("has non-finite values (NaN or infinity) in tensor '{name}'"),
-            ));
-        }
-        if tensor.kind() != variable.kind() {
-            return Err(Error::model_file(
-                source,
-                format!(
-                    "has tensor '{name}' of type {:?}, expected {:?}",
-                    tensor.kind(),
-                    variable.kind()
-                ),
-            ));
+        let problem = if tensor.size() != variable.size() {
+            Some(mismatch(name, "shape", tensor.size(), variable.size()))
+        } else if tensor.is_floating_point() && !bool::try_from(tensor.isfinite().all())? {
+            Some(format!(
+                "has non-finite values (NaN or infinity) in tensor '{name}'"
+            ))
+        } else if tensor.kind() != variable.kind() {
+            Some(mismatch(name, "type", tensor.kind(), variable.kind()))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(Error::model_file(source, problem));
         }
         tch::no_grad(|| variable.shallow_clone().f_copy_(tensor))?;
     }
@@ -213,6 +210,15 @@ pub fn bind(
         ));
     }
     Ok(())
+}
+
+fn mismatch(
+    name: &str,
+    what: &str,
+    found: impl std::fmt::Debug,
+    expected: impl std::fmt::Debug,
+) -> String {
+    format!("has tensor '{name}' of {what} {found:?}, expected {expected:?}")
 }
 
 /// Reads a plain safetensors checkpoint (such as converted backbone weights) into CPU tensors.

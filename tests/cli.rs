@@ -80,7 +80,7 @@ fn train_info_and_score_from_the_command_line() {
         json["scales"].as_array().unwrap().len(),
         nfbmr::model::backbone::DEFAULT_LITE0_TAPS.len()
     );
-    let weight = json["backward_weight"].as_f64().unwrap();
+    let weight = json["backward-weight"].as_f64().unwrap();
     assert!(
         info.contains(&format!("(forward + {weight:.3} x backward)")),
         "{info}"

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use nfbmr::data::dagm::{self, SynthOptions};
+use nfbmr::data::synth::{SynthOptions, write_dagm_class};
 use nfbmr::data::{self, LabeledImage};
 use nfbmr::metrics;
 
@@ -68,7 +68,7 @@ fn eval_figures_match_the_scores_in_every_layout() {
         test: 10,
         defect_fraction: 0.4,
     };
-    dagm::write_synthetic_class(&root, 2, &options).unwrap();
+    write_dagm_class(&root, 2, &options).unwrap();
     let (good, _) = data::training_set(&root, Some("Class2")).unwrap();
     let mut train = common::tiny_options(96, 3);
     train.hold_out = 0.0;
@@ -196,7 +196,7 @@ fn eval_reports_every_class_with_its_ablation_and_pictures() {
     let mut train = common::tiny_options(64, 1);
     train.hold_out = 0.0;
     for class in [2, 10] {
-        dagm::write_synthetic_class(&root, class, &options).unwrap();
+        write_dagm_class(&root, class, &options).unwrap();
         let (good, _) = data::training_set(&root, Some(&format!("Class{class}"))).unwrap();
         common::train_quietly(&good, &train)
             .save(&models.join(format!("Class{class}.nfbmr")))
@@ -257,9 +257,23 @@ fn eval_reports_every_class_with_its_ablation_and_pictures() {
             );
         }
     }
+    // Charts are 560×440; gallery tiles the 64 px picture twice with a 4 px gap. None is blank.
     for link in links {
-        let picture = image::open(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
-        assert!(picture.width() > 0);
+        let picture = image::open(&link)
+            .unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+            .to_rgb8();
+        let expected = if link.parent().unwrap().ends_with("gallery") {
+            (2 * 64 + 4, 64)
+        } else {
+            (560, 440)
+        };
+        assert_eq!(picture.dimensions(), expected, "{}", link.display());
+        let first = picture.get_pixel(0, 0);
+        assert!(
+            picture.pixels().any(|p| p != first),
+            "{} is blank",
+            link.display()
+        );
     }
 }
 

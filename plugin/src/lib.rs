@@ -12,7 +12,7 @@ pub mod meta;
 mod nfbmr;
 
 pub use meta::NfbmrMeta;
-pub use nfbmr::{Colormap, Nfbmr};
+pub use nfbmr::{Colormap, Device, Nfbmr};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();

@@ -66,10 +66,13 @@ impl NfbmrMeta {
     pub fn add(&self, buffer: &mut gst::BufferRef) -> Result<(), glib::BoolError> {
         let mut meta = gst::meta::CustomMeta::add(buffer, META_NAME)?;
         let s = meta.mut_structure();
-        s.set("score", self.score);
-        s.set("raw-score", self.raw_score);
-        s.set("threshold", self.threshold);
-        s.set("is-anomaly", self.is_anomaly);
+        set_decision(
+            s,
+            self.score,
+            self.raw_score,
+            self.threshold,
+            self.is_anomaly,
+        );
         s.set("inferred", self.inferred);
         s.set("model-id", &self.model_id);
         s.set("map-width", self.map_width);
@@ -84,6 +87,21 @@ impl NfbmrMeta {
         let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
         Self::try_from(meta.structure()).ok()
     }
+}
+
+/// Sets the fields that the meta and the `nfbmr` bus message share: `score`, `raw-score`, `threshold` and
+/// `is-anomaly`.
+pub(crate) fn set_decision(
+    s: &mut gst::StructureRef,
+    score: f64,
+    raw_score: f64,
+    threshold: f64,
+    is_anomaly: bool,
+) {
+    s.set("score", score);
+    s.set("raw-score", raw_score);
+    s.set("threshold", threshold);
+    s.set("is-anomaly", is_anomaly);
 }
 
 impl TryFrom<&gst::StructureRef> for NfbmrMeta {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 pub mod dagm;
 pub mod folder;
 pub mod mvtec;
+#[cfg(feature = "synth")]
 pub mod synth;
 
 /// One labelled image of a test (or training) split.

@@ -2,12 +2,13 @@
 //! Tiny generated data and tiny, quickly trained models shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+mod tiny;
+
 use std::path::{Path, PathBuf};
 
 use nfbmr::data::synth::{self, Texture};
-use nfbmr::model::backbone;
-use nfbmr::train::{self, BackboneChoice, TrainOptions, TrainedModel};
-use nfbmr::{DeviceSpec, weights};
+use nfbmr::train::TrainedModel;
+pub use tiny::{tiny_options, train_quietly};
 
 /// Generated images of one texture, written as PNG: `good` defect-free and `defective` with a defect.
 pub struct Dataset {
@@ -42,30 +43,6 @@ pub fn dataset(texture: Texture, size: u32, train: usize, test: usize) -> Datase
         good,
         defective,
     }
-}
-
-pub fn lite0() -> BackboneChoice {
-    BackboneChoice::EfficientNetLite0 {
-        weights: weights::backbone_weights(backbone::EFFICIENTNET_LITE0).unwrap(),
-        taps: backbone::DEFAULT_LITE0_TAPS.to_vec(),
-    }
-}
-
-/// Small, fast settings on the CPU.
-pub fn tiny_options(image_size: i64, epochs: usize) -> TrainOptions {
-    let mut options = TrainOptions::new(lite0());
-    options.image_size = image_size;
-    options.flow_epochs = epochs;
-    options.mapper_epochs = epochs;
-    options.batch_size = 8;
-    options.blur_sigma = 2.0;
-    options.device = DeviceSpec::Cpu;
-    options.seed = 7;
-    options
-}
-
-pub fn train_quietly(images: &[PathBuf], options: &TrainOptions) -> TrainedModel {
-    train::train(images, options, &mut |_| {}).unwrap()
 }
 
 pub fn file_name(path: &Path) -> String {

@@ -9,6 +9,10 @@
  * when `post-messages` is set, and one JSON line per scored frame in `results-location`. With `overlay=true`
  * it paints the heatmap, region boxes and a green/red border; otherwise it never changes pixels.
  *
+ * The model runs on the element's own inference thread: it is loaded there when the element starts, and a
+ * `model` set while playing is loaded there between two frames (the frame after it waits for the load).
+ * `threshold` and `overlay-alpha` are controllable (`GstController`).
+ *
  * ## Example
  * ```shell
  * gst-launch-1.0 videotestsrc ! videoconvert ! nfbmr model=part.nfbmr overlay=true ! videoconvert ! autovideosink
@@ -20,7 +24,11 @@
  *
  * Since: 0.1.0
  */
+mod engine;
 mod imp;
+mod outputs;
+mod overlay;
+mod settings;
 mod worker;
 
 use gst::glib;
@@ -56,6 +64,31 @@ impl From<Colormap> for nfbmr::heatmap::Colormap {
     }
 }
 
+/// Where the model runs (with `device-index` for CUDA).
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstNfbmrDevice")]
+pub enum Device {
+    #[default]
+    #[enum_value(name = "Auto: CUDA when available, else the CPU", nick = "auto")]
+    Auto,
+    #[enum_value(name = "CPU", nick = "cpu")]
+    Cpu,
+    #[enum_value(name = "CUDA: the GPU numbered device-index", nick = "cuda")]
+    Cuda,
+}
+
+impl Device {
+    /// The core's device choice; `index` is the CUDA device number.
+    pub fn spec(self, index: u32) -> nfbmr::DeviceSpec {
+        match self {
+            Device::Auto => nfbmr::DeviceSpec::Auto,
+            Device::Cpu => nfbmr::DeviceSpec::Cpu,
+            Device::Cuda => nfbmr::DeviceSpec::Cuda(Some(index as usize)),
+        }
+    }
+}
+
 glib::wrapper! {
     pub struct Nfbmr(ObjectSubclass<imp::Nfbmr>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -63,5 +96,6 @@ glib::wrapper! {
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Colormap::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Device::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "nfbmr", gst::Rank::NONE, Nfbmr::static_type())
 }

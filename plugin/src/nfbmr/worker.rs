@@ -10,24 +10,22 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use nfbmr::Detector;
+type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
 
-type Job = Box<dyn FnOnce(&mut Option<Detector>) + Send>;
-
-pub struct Worker {
-    jobs: Option<mpsc::Sender<Job>>,
+/// A thread owning a value of type `S` and running jobs on it, one at a time, in the order they came.
+pub struct Worker<S> {
+    jobs: Option<mpsc::Sender<Job<S>>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Worker {
-    pub fn spawn() -> std::io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+impl<S: Send + 'static> Worker<S> {
+    pub fn spawn(mut owned: S) -> std::io::Result<Self> {
+        let (jobs, queue) = mpsc::channel::<Job<S>>();
         let thread = std::thread::Builder::new()
             .name("nfbmr-inference".into())
             .spawn(move || {
-                let mut detector = None;
                 for job in queue {
-                    job(&mut detector);
+                    job(&mut owned);
                 }
             })?;
         Ok(Worker {
@@ -36,24 +34,24 @@ impl Worker {
         })
     }
 
-    /// Runs `job` on the worker with its detector slot and waits for the result. `None` when the worker
-    /// is gone (a job panicked).
+    /// Runs `job` on the worker with its value and waits for the result. `None` when the worker is gone
+    /// (a job panicked).
     pub fn run<R: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Option<Detector>) -> R + Send + 'static,
+        job: impl FnOnce(&mut S) -> R + Send + 'static,
     ) -> Option<R> {
         let (reply, result) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |detector| {
-            let _ = reply.send(job(detector));
+        let job: Job<S> = Box::new(move |owned| {
+            let _ = reply.send(job(owned));
         });
         self.jobs.as_ref()?.send(job).ok()?;
         result.recv().ok()
     }
 }
 
-impl Drop for Worker {
+impl<S> Drop for Worker<S> {
     fn drop(&mut self) {
-        // Closing the queue ends the thread, which drops the detector where it lived.
+        // Closing the queue ends the thread, which drops the value where it lived.
         self.jobs.take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();

@@ -1,25 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The frozen ImageNet feature extractor that defines the source domain.
-//!
-//! EfficientNet-Lite (Tan & Le, "EfficientNet: Rethinking Model Scaling for CNNs", ICML 2019; the Lite variants
-//! drop squeeze-excitation, use ReLU6 and fix the stem and head widths). Variable names follow the
-//! lukemelas/`efficientnet-lite-pytorch` checkpoints (`_conv_stem`, `_blocks.N._depthwise_conv`, …) so the
-//! packaged ImageNet weights load unchanged. The weights come from TensorFlow, hence TF "SAME" padding
-//! (asymmetric on stride-2 convolutions) and BatchNorm eps 1e-3.
-//!
-//! A TorchScript module returning a list of feature maps can stand in for it.
+//! EfficientNet-Lite0 in tch, with the lukemelas/`efficientnet-lite-pytorch` variable names, TF "SAME"
+//! padding and BatchNorm eps 1e-3 (see the module above).
 
-use std::io::Cursor;
-
-use tch::nn;
-use tch::{CModule, Device, IValue, Tensor};
+use tch::{Tensor, nn};
 
 use crate::error::{Error, Result};
-
-/// Identifier of the native backbone in model files and on the command line.
-pub const EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
-/// Identifier of a user-supplied TorchScript backbone.
-pub const TORCHSCRIPT: &str = "torchscript";
 
 /// Lite0 stages: (repeats, kernel, stride, expand ratio, input channels, output channels).
 const LITE0_STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
@@ -35,19 +20,6 @@ const STEM_CHANNELS: i64 = 32;
 const HEAD_CHANNELS: i64 = 1280;
 const IMAGENET_CLASSES: i64 = 1000;
 const BN_EPS: f64 = 1e-3;
-
-/// The default source-domain taps: the outputs of blocks 2, 4 and 7 (24 channels at stride 4, 40 at stride 8,
-/// 80 at stride 16), the EfficientNet counterpart of ResNet's layer1–layer3, and block 10 (112 channels, also at
-/// stride 16): measured on the development set, the fourth scale lifted the fused image AUROC from 0.931 to
-/// 0.944, above all from the backward residual, for about a third more training time (docs/model.md).
-pub const DEFAULT_LITE0_TAPS: [usize; 4] = [2, 4, 7, 10];
-
-/// Inputs are scaled to [-1, 1], as the TensorFlow Lite models were trained.
-pub const LITE_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
-pub const LITE_STD: [f64; 3] = [0.5, 0.5, 0.5];
-/// Normalisation assumed for TorchScript backbones (torchvision's ImageNet statistics).
-pub const IMAGENET_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
-pub const IMAGENET_STD: [f64; 3] = [0.229, 0.224, 0.225];
 
 #[derive(Clone, Copy, Debug)]
 struct BlockArgs {
@@ -307,73 +279,11 @@ impl EfficientNetLite {
     }
 }
 
-/// The source-domain feature extractor of a detector.
-pub enum Backbone {
-    EfficientNetLite(Box<EfficientNetLite>),
-    /// A TorchScript module taking a normalised [B, 3, H, W] batch and returning a list or tuple of maps;
-    /// `taps` selects which of them are used (all when empty).
-    TorchScript {
-        module: CModule,
-        taps: Vec<usize>,
-    },
-}
-
-impl Backbone {
-    /// Loads a serialised TorchScript module (the bytes of a `.pt` file).
-    pub fn torchscript(bytes: &[u8], taps: Vec<usize>, device: Device) -> Result<Self> {
-        let mut module = CModule::load_data_on_device(&mut Cursor::new(bytes), device)
-            .map_err(|e| Error::Backbone(format!("not a loadable TorchScript module: {e}")))?;
-        module.set_eval();
-        Ok(Backbone::TorchScript { module, taps })
-    }
-
-    /// Feature maps [B, C_k, h_k, w_k] for the configured scales.
-    pub fn features(&self, xs: &Tensor) -> Result<Vec<Tensor>> {
-        match self {
-            Backbone::EfficientNetLite(net) => Ok(net.forward_features(xs)),
-            Backbone::TorchScript { module, taps } => {
-                let output = module
-                    .forward_is(&[IValue::Tensor(xs.shallow_clone())])
-                    .map_err(|e| Error::Backbone(format!("TorchScript forward failed: {e}")))?;
-                let maps = match output {
-                    IValue::TensorList(maps) => maps,
-                    IValue::Tuple(items) | IValue::GenericList(items) => items
-                        .into_iter()
-                        .map(|item| match item {
-                            IValue::Tensor(t) => Ok(t),
-                            other => Err(Error::Backbone(format!(
-                                "TorchScript backbone returned a list holding {other:?}, expected tensors"
-                            ))),
-                        })
-                        .collect::<Result<_>>()?,
-                    IValue::Tensor(t) => vec![t],
-                    other => {
-                        return Err(Error::Backbone(format!(
-                            "TorchScript backbone must return a list of feature maps, got {other:?}"
-                        )));
-                    }
-                };
-                if taps.is_empty() {
-                    return Ok(maps);
-                }
-                taps.iter()
-                    .map(|&i| {
-                        maps.get(i).map(Tensor::shallow_clone).ok_or_else(|| {
-                            Error::Backbone(format!(
-                                "TorchScript backbone returned {} maps, map {i} requested",
-                                maps.len()
-                            ))
-                        })
-                    })
-                    .collect()
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::backbone::DEFAULT_LITE0_TAPS;
+    use tch::Device;
 
     #[test]
     fn lite0_has_sixteen_blocks_with_the_documented_strides() {

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Where a frame's verdict goes: `NfbmrMeta` and region metas on the buffer, the `nfbmr` bus message and
+//! a JSON line. Each is a rendering of the same [`Verdict`]; none decides anything.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gst::prelude::*;
+use serde::Serialize;
+
+use nfbmr::{FrameRegion, Verdict};
+
+use crate::meta::{NfbmrMeta, set_decision};
+
+/// ROI type and param structure name of defect regions.
+pub const REGION_TYPE: &str = "nfbmr-defect";
+/// Side of the anomaly map carried in `NfbmrMeta` (the model's map, max-pooled).
+const META_MAP_SIZE: usize = 64;
+
+/// One frame's verdict with what places it in the stream.
+pub struct Report<'a> {
+    pub verdict: &'a Verdict,
+    /// False on frames skipped by `inference-interval`, which carry the last verdict.
+    pub inferred: bool,
+    pub model_id: &'a str,
+    pub pts: Option<gst::ClockTime>,
+    pub running_time: Option<gst::ClockTime>,
+}
+
+impl Report<'_> {
+    /// Attaches `NfbmrMeta` and one region-of-interest meta per defect region.
+    pub fn attach(&self, buffer: &mut gst::BufferRef) -> Result<(), glib::BoolError> {
+        let verdict = self.verdict;
+        let map = verdict.normalised_map(META_MAP_SIZE);
+        NfbmrMeta {
+            score: verdict.score,
+            raw_score: verdict.raw_score,
+            threshold: verdict.threshold,
+            is_anomaly: verdict.is_anomaly,
+            inferred: self.inferred,
+            model_id: self.model_id.to_owned(),
+            map_width: map.width as u32,
+            map_height: map.height as u32,
+            map: map.values,
+        }
+        .add(buffer)?;
+        for region in &verdict.regions {
+            let mut roi = gst_video::VideoRegionOfInterestMeta::add(
+                buffer,
+                REGION_TYPE,
+                (region.x, region.y, region.width, region.height),
+            );
+            roi.add_param(
+                gst::Structure::builder(REGION_TYPE)
+                    .field("score", region.score)
+                    .build(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The element message `nfbmr`.
+    pub fn message(&self) -> gst::Structure {
+        let verdict = self.verdict;
+        let regions: gst::Array = verdict
+            .regions
+            .iter()
+            .map(|r| region_structure(r).to_send_value())
+            .collect();
+        let mut message = gst::Structure::builder("nfbmr")
+            .field("timestamp", self.pts)
+            .field("running-time", self.running_time)
+            .build();
+        set_decision(
+            &mut message,
+            verdict.score,
+            verdict.raw_score,
+            verdict.threshold,
+            verdict.is_anomaly,
+        );
+        message.set("regions", regions);
+        message
+    }
+
+    /// The JSON line of the `frame`th scored frame.
+    pub fn json_line(&self, frame: u64) -> String {
+        let wall_clock = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        let line = JsonLine {
+            frame,
+            pts: self.pts.map(gst::ClockTime::nseconds),
+            running_time: self.running_time.map(gst::ClockTime::nseconds),
+            timestamp: wall_clock,
+            verdict: self.verdict,
+            model_id: self.model_id,
+        };
+        serde_json::to_string(&line).expect("results serialise")
+    }
+}
+
+fn region_structure(region: &FrameRegion) -> gst::Structure {
+    gst::Structure::builder("region")
+        .field("x", region.x)
+        .field("y", region.y)
+        .field("width", region.width)
+        .field("height", region.height)
+        .field("score", region.score)
+        .build()
+}
+
+/// A line of `results-location`: the verdict's fields with the frame's place in the stream.
+#[derive(Serialize)]
+#[serde(rename_all = "kebab-case")]
+struct JsonLine<'a> {
+    frame: u64,
+    /// Nanoseconds.
+    pts: Option<u64>,
+    running_time: Option<u64>,
+    /// Wall clock, UNIX seconds.
+    timestamp: f64,
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+    model_id: &'a str,
+}
+
+/// The `results-location` file, appended to a line per scored frame.
+pub struct ResultsFile {
+    pub path: PathBuf,
+    writer: BufWriter<File>,
+}
+
+impl ResultsFile {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(ResultsFile {
+            path: path.to_owned(),
+            writer: BufWriter::new(file),
+        })
+    }
+
+    /// Appends a line and flushes it, so that a reader tailing the file sees every frame as it is scored.
+    pub fn append(&mut self, line: &str) -> std::io::Result<()> {
+        writeln!(self.writer, "{line}")?;
+        self.writer.flush()
+    }
+
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The element's settings and the properties that set them.
+
+use std::path::PathBuf;
+
+use gst::glib;
+use gst::prelude::*;
+
+use nfbmr::Criteria;
+
+use super::{Colormap, Device, overlay};
+
+const DEFAULT_THRESHOLD: f64 = 0.0;
+const DEFAULT_OVERLAY: bool = false;
+const DEFAULT_OVERLAY_ALPHA: f64 = 0.5;
+const DEFAULT_OVERLAY_ABOVE_THRESHOLD: bool = false;
+const DEFAULT_DRAW_REGIONS: bool = true;
+const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
+const DEFAULT_POST_MESSAGES: bool = true;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub model: Option<PathBuf>,
+    /// Counts the times `model` was set, so that the streaming thread loads each new one once.
+    pub model_changes: u64,
+    pub device: Device,
+    pub device_index: u32,
+    pub threshold: f64,
+    pub overlay: bool,
+    pub style: overlay::Style,
+    pub min_region_area: u32,
+    pub inference_interval: u32,
+    pub post_messages: bool,
+    pub results_location: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            model: None,
+            model_changes: 0,
+            device: Device::default(),
+            device_index: 0,
+            threshold: DEFAULT_THRESHOLD,
+            overlay: DEFAULT_OVERLAY,
+            style: overlay::Style {
+                alpha: DEFAULT_OVERLAY_ALPHA,
+                above_threshold_only: DEFAULT_OVERLAY_ABOVE_THRESHOLD,
+                colormap: Colormap::default(),
+                draw_regions: DEFAULT_DRAW_REGIONS,
+            },
+            min_region_area: Criteria::DEFAULT_MIN_REGION_AREA,
+            inference_interval: DEFAULT_INFERENCE_INTERVAL,
+            post_messages: DEFAULT_POST_MESSAGES,
+            results_location: None,
+        }
+    }
+}
+
+impl Settings {
+    pub fn device_spec(&self) -> nfbmr::DeviceSpec {
+        self.device.spec(self.device_index)
+    }
+
+    pub fn criteria(&self) -> Criteria {
+        Criteria {
+            threshold: (self.threshold > 0.0).then_some(self.threshold),
+            min_region_area: self.min_region_area,
+        }
+    }
+
+    /// The element's properties: the model and how it decides, the overlay, and the outputs.
+    pub fn properties() -> Vec<glib::ParamSpec> {
+        [
+            model_properties(),
+            overlay_properties(),
+            output_properties(),
+        ]
+        .concat()
+    }
+
+    /// Sets the property `name`; GLib has checked the value's type and range.
+    pub fn set(&mut self, name: &str, value: &glib::Value) {
+        let path = || {
+            value
+                .get::<Option<String>>()
+                .expect("type checked upstream")
+                .map(PathBuf::from)
+        };
+        match name {
+            "model" => {
+                self.model = path();
+                self.model_changes += 1;
+            }
+            "device" => self.device = value.get().expect("type checked upstream"),
+            "device-index" => self.device_index = value.get().expect("type checked upstream"),
+            "threshold" => self.threshold = value.get().expect("type checked upstream"),
+            "overlay" => self.overlay = value.get().expect("type checked upstream"),
+            "overlay-alpha" => self.style.alpha = value.get().expect("type checked upstream"),
+            "overlay-above-threshold" => {
+                self.style.above_threshold_only = value.get().expect("type checked upstream")
+            }
+            "colormap" => self.style.colormap = value.get().expect("type checked upstream"),
+            "draw-regions" => self.style.draw_regions = value.get().expect("type checked upstream"),
+            "min-region-area" => self.min_region_area = value.get().expect("type checked upstream"),
+            "inference-interval" => {
+                self.inference_interval = value.get().expect("type checked upstream")
+            }
+            "post-messages" => self.post_messages = value.get().expect("type checked upstream"),
+            "results-location" => self.results_location = path(),
+            name => unreachable!("GLib only routes registered properties, not {name}"),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> glib::Value {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        match name {
+            "model" => path(&self.model).to_value(),
+            "device" => self.device.to_value(),
+            "device-index" => self.device_index.to_value(),
+            "threshold" => self.threshold.to_value(),
+            "overlay" => self.overlay.to_value(),
+            "overlay-alpha" => self.style.alpha.to_value(),
+            "overlay-above-threshold" => self.style.above_threshold_only.to_value(),
+            "colormap" => self.style.colormap.to_value(),
+            "draw-regions" => self.style.draw_regions.to_value(),
+            "min-region-area" => self.min_region_area.to_value(),
+            "inference-interval" => self.inference_interval.to_value(),
+            "post-messages" => self.post_messages.to_value(),
+            "results-location" => path(&self.results_location).to_value(),
+            name => unreachable!("GLib only routes registered properties, not {name}"),
+        }
+    }
+}
+
+fn model_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("model")
+            .nick("Model")
+            .blurb("Path of the .nfbmr model file (from `nfbmr train`). Set while PLAYING, the new \
+                    model is loaded on the inference thread before the next frame and swapped in; if \
+                    it fails to load, the old model stays and a warning is posted")
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("device", Device::default())
+            .nick("Device")
+            .blurb("Where the model runs: auto (CUDA when available, else the CPU), cpu or cuda")
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("device-index")
+            .nick("Device index")
+            .blurb("CUDA device number used with device=cuda")
+            .maximum(255)
+            .default_value(0)
+            .mutable_ready()
+            .build(),
+        controllable_double(
+            "threshold",
+            "Threshold",
+            "Decision threshold on the raw score, in model units; 0 = the model's calibrated \
+                    threshold (see `nfbmr info`)",
+            (0.0, f64::MAX),
+            DEFAULT_THRESHOLD,
+        ),
+    ]
+}
+
+fn overlay_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        flag(
+            "overlay",
+            "Overlay",
+            "Paint the heatmap, region boxes and a verdict border (green good, red defect) \
+                    on the picture; when false the element never changes pixels",
+            DEFAULT_OVERLAY,
+        ),
+        controllable_double(
+            "overlay-alpha",
+            "Overlay alpha",
+            "Opacity of the heatmap, 0 (invisible) to 1 (opaque)",
+            (0.0, 1.0),
+            DEFAULT_OVERLAY_ALPHA,
+        ),
+        flag(
+            "overlay-above-threshold",
+            "Overlay above threshold only",
+            "Paint the heatmap only where it reaches the pixel threshold",
+            DEFAULT_OVERLAY_ABOVE_THRESHOLD,
+        ),
+        glib::ParamSpecEnum::builder_with_default("colormap", Colormap::default())
+            .nick("Colormap")
+            .blurb(
+                "Colormap of the heatmap; the threshold sits at its middle, twice the threshold at \
+                    its top",
+            )
+            .mutable_playing()
+            .build(),
+        flag(
+            "draw-regions",
+            "Draw regions",
+            "Outline each defect region when the overlay is on",
+            DEFAULT_DRAW_REGIONS,
+        ),
+    ]
+}
+
+fn output_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("min-region-area")
+            .nick("Minimum region area")
+            .blurb("Smallest defect region reported, in frame pixels")
+            .default_value(Criteria::DEFAULT_MIN_REGION_AREA)
+            .mutable_playing()
+            .build(),
+        glib::ParamSpecUInt::builder("inference-interval")
+            .nick("Inference interval")
+            .blurb(
+                "Score every Nth frame; the frames between carry the last result with \
+                    inferred=false",
+            )
+            .minimum(1)
+            .default_value(DEFAULT_INFERENCE_INTERVAL)
+            .mutable_playing()
+            .build(),
+        flag(
+            "post-messages",
+            "Post messages",
+            "Post an element message named \"nfbmr\" on the bus for every scored frame",
+            DEFAULT_POST_MESSAGES,
+        ),
+        glib::ParamSpecString::builder("results-location")
+            .nick("Results location")
+            .blurb("File to append one JSON line per scored frame to (none when unset)")
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// A boolean property that may change while playing.
+fn flag(name: &str, nick: &str, blurb: &str, default: bool) -> glib::ParamSpec {
+    glib::ParamSpecBoolean::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .default_value(default)
+        .mutable_playing()
+        .build()
+}
+
+/// A double property that may change while playing and follow a control source.
+fn controllable_double(
+    name: &str,
+    nick: &str,
+    blurb: &str,
+    (minimum, maximum): (f64, f64),
+    default: f64,
+) -> glib::ParamSpec {
+    glib::ParamSpecDouble::builder(name)
+        .nick(nick)
+        .blurb(blurb)
+        .minimum(minimum)
+        .maximum(maximum)
+        .default_value(default)
+        .mutable_playing()
+        .controllable()
+        .build()
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! What the plugin's test suites share: GStreamer with the plugin registered, two tiny models trained once
+//! per test binary, harnesses and frames.
+#![allow(dead_code)] // each test binary uses its own subset
+
+#[path = "../../../tests/common/tiny.rs"]
+mod tiny;
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use gst::prelude::*;
+use gstnfbmr::NfbmrMeta;
+use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout};
+
+pub fn init() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        gst::init().unwrap();
+        gstnfbmr::plugin_register_static().unwrap();
+    });
+}
+
+/// Two tiny models in a folder that lives as long as the process, and a truncated copy of the first.
+pub struct Models {
+    _dir: tempfile::TempDir,
+    pub first: PathBuf,
+    pub second: PathBuf,
+    pub corrupt: PathBuf,
+}
+
+impl Models {
+    /// The model id the element reports for a model file.
+    pub fn id(path: &std::path::Path) -> String {
+        nfbmr::modelfile::read(path).unwrap().id
+    }
+}
+
+pub fn models() -> &'static Models {
+    static MODELS: OnceLock<Models> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let images = tiny::textured_images(dir.path(), 4, 64, 3);
+        let train = |seed: u64, out: &str| {
+            let mut options = tiny::tiny_options(64, 1);
+            options.hold_out = 0.0;
+            options.seed = seed;
+            let path = dir.path().join(out);
+            tiny::train_quietly(&images, &options).save(&path).unwrap();
+            path
+        };
+        let first = train(1, "first.nfbmr");
+        let second = train(2, "second.nfbmr");
+        let corrupt = dir.path().join("corrupt.nfbmr");
+        let bytes = std::fs::read(&first).unwrap();
+        std::fs::write(&corrupt, &bytes[..bytes.len() / 2]).unwrap();
+        Models {
+            _dir: dir,
+            first,
+            second,
+            corrupt,
+        }
+    })
+}
+
+/// The first model as the element loads it, to compare the element's verdicts with.
+pub fn detector() -> Detector {
+    Detector::load(&models().first, DeviceSpec::Cpu).unwrap()
+}
+
+/// The raw score the detector gives packed `pixels` of a `width`×`height` frame in `layout`.
+pub fn raw_score(pixels: &[u8], width: usize, height: usize, layout: PixelLayout) -> f64 {
+    detector()
+        .infer(&Frame::packed(pixels, width, height, layout))
+        .unwrap()
+        .raw_score
+}
+
+/// A harness around an `nfbmr` element using the first model, with `properties` as `name=value` pairs.
+pub fn harness(properties: &str, caps: &str) -> gst_check::Harness {
+    init();
+    let element = gst::ElementFactory::make("nfbmr")
+        .property("model", models().first.to_str().unwrap())
+        .build()
+        .unwrap();
+    for pair in properties.split_whitespace() {
+        let (name, value) = pair.split_once('=').unwrap();
+        element.set_property_from_str(name, value);
+    }
+    let mut h = gst_check::Harness::with_element(&element, Some("sink"), Some("src"));
+    h.set_src_caps_str(caps);
+    h
+}
+
+/// `width`×`height` pixels of `bytes_per_pixel` bytes with a deterministic texture.
+pub fn pixels(width: usize, height: usize, bytes_per_pixel: usize, seed: usize) -> Vec<u8> {
+    (0..width * height * bytes_per_pixel)
+        .map(|i| ((i * 31 + seed * 17) % 251) as u8)
+        .collect()
+}
+
+pub fn frame(width: usize, height: usize, bytes_per_pixel: usize, seed: usize) -> gst::Buffer {
+    init();
+    gst::Buffer::from_mut_slice(pixels(width, height, bytes_per_pixel, seed))
+}
+
+pub fn push(h: &mut gst_check::Harness, buffer: gst::Buffer) -> gst::Buffer {
+    assert_eq!(h.push(buffer), Ok(gst::FlowSuccess::Ok));
+    h.pull().unwrap()
+}
+
+pub fn meta(buffer: &gst::Buffer) -> NfbmrMeta {
+    NfbmrMeta::from_buffer(buffer).expect("every buffer carries NfbmrMeta")
+}
+
+pub fn rois(buffer: &gst::Buffer) -> Vec<(u32, u32, u32, u32)> {
+    buffer
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .map(|roi| roi.rect())
+        .collect()
+}
+
+pub const RGB: &str = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";

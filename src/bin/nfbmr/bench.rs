@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `nfbmr bench`: per-frame speed of the detector, its backbone and the overlay.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+
+use nfbmr::device::device_name;
+use nfbmr::heatmap::{Canvas, Colormap};
+use nfbmr::{Detector, Frame, PixelLayout};
+
+use crate::DeviceArg;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Frames to time (after 5 warm-up frames)
+    #[arg(long, default_value_t = 50)]
+    frames: usize,
+    /// Frame width in pixels
+    #[arg(long, default_value_t = 256)]
+    width: usize,
+    /// Frame height in pixels
+    #[arg(long, default_value_t = 256)]
+    height: usize,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Print the figures as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+/// Median per-frame times in milliseconds.
+struct Timings {
+    backbone: f64,
+    full: f64,
+    overlay: f64,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    if args.frames == 0 || args.width == 0 || args.height == 0 {
+        bail!("--frames, --width and --height must be positive");
+    }
+    let detector = Detector::load(&args.model, args.device.spec)?;
+    // A textured frame rather than a flat one, so that nothing is unrealistically cheap.
+    let pixels: Vec<u8> = (0..args.width * args.height * 3)
+        .map(|i| ((i * 7919) % 251) as u8)
+        .collect();
+    let timings = measure(&detector, &pixels, &args)?;
+    let device = device_name(detector.device());
+    let threads = tch::get_num_threads();
+    let image_size = detector.config().image_size;
+    let ratio = timings.full / timings.backbone;
+    if args.json {
+        let figures = json!({
+            "device": device,
+            "threads": threads,
+            "frame": [args.width, args.height],
+            "image-size": image_size,
+            "frames": args.frames,
+            "backbone-ms": timings.backbone,
+            "full-ms": timings.full,
+            "full-over-backbone": ratio,
+            "overlay-ms": timings.overlay,
+        });
+        println!("{figures}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "device {device} ({threads} threads), {}x{} frames at model size {image_size}, median of {}",
+        args.width, args.height, args.frames
+    );
+    let Timings {
+        backbone,
+        full,
+        overlay,
+    } = timings;
+    println!("backbone only  {backbone:8.2} ms/frame  (preprocessing + feature extraction)");
+    println!(
+        "full detector  {full:8.2} ms/frame  ({:.1} frames/s)",
+        1e3 / full
+    );
+    println!(
+        "full / backbone {ratio:7.3}  (flows, mappers and post-processing add {:.0}%)",
+        (ratio - 1.0) * 100.0
+    );
+    println!(
+        "heatmap overlay {overlay:7.2} ms/frame  (the element's overlay=true at this frame size, on the CPU)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn measure(detector: &Detector, pixels: &[u8], args: &Args) -> Result<Timings> {
+    let device = detector.device();
+    let frame = Frame::packed(pixels, args.width, args.height, PixelLayout::RGB);
+    let synchronize = || {
+        if let tch::Device::Cuda(index) = device {
+            tch::Cuda::synchronize(index as i64);
+        }
+    };
+    let time = |work: &dyn Fn() -> Result<()>| -> Result<f64> {
+        synchronize();
+        let start = Instant::now();
+        work()?;
+        synchronize();
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    let backbone_only = || -> Result<()> {
+        let input = detector.preprocess(&frame.to_tensor(device)?);
+        detector.features(&input)?;
+        Ok(())
+    };
+    let full = || -> Result<()> {
+        detector.infer(&frame)?;
+        Ok(())
+    };
+    for _ in 0..5 {
+        time(&backbone_only)?;
+        time(&full)?;
+    }
+    // Interleaved so that both see the same machine state.
+    let (mut backbone_ms, mut full_ms) = (Vec::new(), Vec::new());
+    for _ in 0..args.frames {
+        backbone_ms.push(time(&backbone_only)?);
+        full_ms.push(time(&full)?);
+    }
+    // The element's `overlay=true` on a frame of this size: the map blended over the picture on the CPU.
+    let map = detector.infer(&frame)?.map;
+    let (lut, threshold) = (
+        Colormap::default().lut(),
+        detector.config().thresholds.pixel as f32,
+    );
+    let mut picture = pixels.to_vec();
+    let overlay_ms = (0..args.frames)
+        .map(|_| {
+            let start = Instant::now();
+            Canvas::packed(&mut picture, args.width, args.height, PixelLayout::RGB)
+                .blend_map(&map, threshold, &lut, 0.5, false);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    Ok(Timings {
+        backbone: median(backbone_ms),
+        full: median(full_ms),
+        overlay: median(overlay_ms),
+    })
+}

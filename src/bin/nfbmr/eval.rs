@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `nfbmr eval`: quality figures of models on labelled test sets, with a report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use nfbmr::report::{self, ClassResult};
+use nfbmr::{Detector, DeviceSpec, data, evaluate};
+
+use crate::{DeviceArg, progress};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A model file, or a folder of models named after the classes (Class1.nfbmr, tile.nfbmr, …)
+    #[arg(long, value_name = "MODEL.nfbmr|DIR")]
+    model: PathBuf,
+    /// Dataset root: MVTec AD or DAGM 2007 (with --class), or the folder layout good/, defect/, masks/
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// MVTec AD categories or DAGM classes under --data, comma-separated, or `all`
+    #[arg(long, value_name = "NAME,…|all")]
+    class: Option<String>,
+    /// Also write the figures as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write report.md with ROC curves, score histograms and heatmap galleries into this folder
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Also score each model with one mapping direction alone and with the flow's likelihood alone
+    #[arg(long)]
+    ablation: bool,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let classes: Vec<Option<String>> = match args.class.as_deref() {
+        None => vec![None],
+        Some("all") => data::classes(&args.data)?.into_iter().map(Some).collect(),
+        Some(list) => list.split(',').map(|c| Some(c.trim().to_owned())).collect(),
+    };
+    let mut results = Vec::new();
+    for class in classes {
+        let model = if args.model.is_dir() {
+            let name = class
+                .as_deref()
+                .context("--model names a folder of models: give --class")?;
+            args.model.join(format!("{name}.nfbmr"))
+        } else {
+            args.model.clone()
+        };
+        let scoring = Scoring {
+            device: args.device.spec,
+            ablation: args.ablation,
+        };
+        results.push(scoring.class(&model, &args.data, class.as_deref(), None)?);
+    }
+    publish(
+        &results,
+        "nfbmr evaluation report",
+        args.json.as_deref(),
+        args.report.as_deref(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How test sets are scored.
+pub struct Scoring {
+    pub device: DeviceSpec,
+    /// Also in every scoring mode.
+    pub ablation: bool,
+}
+
+impl Scoring {
+    /// Evaluates one model on one class (or the folder layout); `training_seconds` when this run trained it.
+    pub fn class(
+        &self,
+        model: &Path,
+        root: &Path,
+        class: Option<&str>,
+        training_seconds: Option<f64>,
+    ) -> Result<ClassResult> {
+        let detector = Detector::load(model, self.device)?;
+        let images = data::test_set(root, class)?;
+        let name = class.unwrap_or("all").to_owned();
+        let bar = progress::bar(images.len() as u64, format!("scoring {name}"));
+        let (evaluation, scored) =
+            evaluate::evaluate(&detector, &images, self.ablation, &mut || bar.inc(1))?;
+        bar.finish_and_clear();
+        Ok(ClassResult {
+            name,
+            model: model.to_owned(),
+            model_id: detector.model_id().to_owned(),
+            evaluation,
+            scored,
+            training_seconds,
+        })
+    }
+}
+
+/// Prints the tables and writes the JSON and the report, where asked for.
+pub fn publish(
+    results: &[ClassResult],
+    title: &str,
+    json: Option<&Path>,
+    report_dir: Option<&Path>,
+) -> Result<()> {
+    println!("{}", report::quality_table(results));
+    let ablation = report::ablation_table(results);
+    if !ablation.is_empty() {
+        println!("image AUROC / pixel AUROC by scoring mode:\n\n{ablation}");
+    }
+    if let Some(dir) = report_dir {
+        let path = report::write(dir, title, results)?;
+        eprintln!("report: {}", path.display());
+    }
+    if let Some(path) = json {
+        report::write_json(path, results)?;
+    }
+    Ok(())
+}

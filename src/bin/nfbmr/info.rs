@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `nfbmr info`: what a model file holds.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::{Value, json};
+
+use nfbmr::config::ModelConfig;
+use nfbmr::modelfile::{self, ModelFile};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(value_name = "MODEL.nfbmr")]
+    model: PathBuf,
+    /// Print the configuration as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let file = modelfile::read(&args.model)?;
+    let size = std::fs::metadata(&args.model)?.len();
+    if args.json {
+        let mut value = serde_json::to_value(&file.config)?;
+        value["model-id"] = json!(file.id);
+        value["file-bytes"] = json!(size);
+        value["tensors"] = json!(file.tensors.len());
+        println!("{}", serde_json::to_string_pretty(&kebab_case(value))?);
+    } else {
+        describe(&args, &file, size);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration's keys as every other JSON output of nfbmr spells them (the model file itself keeps
+/// the names it has always been written with).
+fn kebab_case(value: Value) -> Value {
+    match value {
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(key, value)| (key.replace('_', "-"), kebab_case(value)))
+            .collect(),
+        Value::Array(items) => items.into_iter().map(kebab_case).collect(),
+        other => other,
+    }
+}
+
+fn describe(args: &Args, file: &ModelFile, size: u64) {
+    let parameters: i64 = file.tensors.values().map(|t| t.numel() as i64).sum();
+    let c: &ModelConfig = &file.config;
+    println!("model        {} ({})", args.model.display(), file.id);
+    println!(
+        "format       version {} written by nfbmr {}",
+        c.format_version, c.crate_version
+    );
+    println!(
+        "size         {:.1} MB, {} tensors, {parameters} values",
+        size as f64 / 1e6,
+        file.tensors.len()
+    );
+    println!(
+        "backbone     {} at {}x{} px",
+        c.backbone.id, c.image_size, c.image_size
+    );
+    for (k, s) in c.scales.iter().enumerate() {
+        println!(
+            "scale {k}      block {:2}: {} x {}x{}, mapper width {}, residual units {:.4} / {:.4}",
+            s.block,
+            s.channels,
+            s.height,
+            s.width,
+            s.mapper_latent,
+            s.forward_residual_unit,
+            s.backward_residual_unit
+        );
+    }
+    println!(
+        "flow         {} steps, hidden ratio {}, clamp {}",
+        c.flow.steps, c.flow.hidden_ratio, c.flow.clamp
+    );
+    println!(
+        "fusion       (forward + {:.3} x backward) / {:.3}",
+        c.backward_weight,
+        1.0 + c.backward_weight
+    );
+    println!("blur         sigma {} px", c.blur_sigma);
+    println!(
+        "threshold    image {:.4}, pixel {:.4} ({})",
+        c.thresholds.image, c.thresholds.pixel, c.thresholds.method
+    );
+    let t = &c.training;
+    println!(
+        "training     {} images (+{} held out) from {}, seed {}, {}+{} epochs, {:.0} s on {}",
+        t.images, t.held_out, t.source, t.seed, t.flow_epochs, t.mapper_epochs, t.seconds, t.device
+    );
+}

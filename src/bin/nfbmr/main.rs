@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The `nfbmr` command line: train, score and inspect NF-BMR models. One module per subcommand, each
+//! pairing its arguments with the function that runs them.
+
+mod bench;
+mod benchmark;
+mod calibrate;
+mod eval;
+mod info;
+mod progress;
+mod score;
+mod synth;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use nfbmr::DeviceSpec;
+
+#[derive(Parser)]
+#[command(
+    name = "nfbmr",
+    version,
+    about = "Find visual defects with NF-BMR models trained on good parts only"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic DAGM-like dataset (textures with defects and masks, DAGM 2007 layout)
+    Synth(synth::Args),
+    /// Train a model on good images
+    Train(train::Args),
+    /// Score images with a model: score, verdict and optional heatmaps
+    Score(score::Args),
+    /// Set a model's thresholds from good images for a target false-alarm rate (rewrites the model file)
+    Calibrate(calibrate::Args),
+    /// Measure a model on a labelled test set: image and pixel AUROC, PRO, best F1, error rates
+    Eval(eval::Args),
+    /// Describe a model file
+    Info(info::Args),
+    /// Quality benchmark: synthesise the DAGM-like classes, train each with the defaults, evaluate with the
+    /// ablation, print the table and write the report
+    Benchmark(benchmark::Args),
+    /// Measure per-frame speed: the whole detector against its backbone alone, interleaved in one run, and
+    /// the heatmap overlay at the frame size
+    Bench(bench::Args),
+}
+
+/// Where models run; every subcommand that runs one takes it.
+#[derive(Args, Clone, Copy)]
+struct DeviceArg {
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long = "device", default_value = "auto", value_name = "DEVICE")]
+    spec: DeviceSpec,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Synth(args) => synth::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Benchmark(args) => benchmark::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `nfbmr train`: a model from good images.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use nfbmr::data;
+use nfbmr::model::backbone;
+use nfbmr::train::{BackboneChoice, TrainOptions};
+
+use crate::{DeviceArg, progress};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder of good images (PNG, JPEG or BMP; colour or grey; any size). A `good/` subfolder is used when
+    /// present, so a folder-layout dataset can be passed as is. With --class, a DAGM 2007 dataset root.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// MVTec AD category (e.g. tile) or DAGM class (e.g. Class1) under --data: train on its good training
+    /// images
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+    /// Where to write the model
+    #[arg(long, value_name = "MODEL.nfbmr")]
+    out: PathBuf,
+    #[command(flatten)]
+    device: DeviceArg,
+    /// Side of the square input the frames are resized to
+    #[arg(long, default_value_t = TrainOptions::default().image_size, value_name = "PX")]
+    image_size: i64,
+    /// efficientnet-lite0, or torchscript:PATH for a TorchScript module returning a list of feature maps
+    #[arg(long, default_value = backbone::EFFICIENTNET_LITE0, value_name = "NAME")]
+    backbone: String,
+    /// Backbone outputs used as feature scales: EfficientNet-Lite0 block indices (default 2,4,7,10), or
+    /// indices into a TorchScript backbone's returned list (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "N,N,N")]
+    blocks: Option<Vec<usize>>,
+    /// Epochs of both stages (overridden by --flow-epochs and --mapper-epochs)
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Epochs of stage 1 (flows)
+    #[arg(long)]
+    flow_epochs: Option<usize>,
+    /// Epochs of stage 2 (BMR mappers)
+    #[arg(long)]
+    mapper_epochs: Option<usize>,
+    /// Coupling steps per flow
+    #[arg(long, default_value_t = TrainOptions::default().flow.steps)]
+    flow_steps: usize,
+    /// Hidden width of the flows' coupling subnets, relative to the feature width
+    #[arg(long, default_value_t = TrainOptions::default().flow.hidden_ratio)]
+    flow_hidden_ratio: f64,
+    #[arg(long, default_value_t = TrainOptions::default().batch_size)]
+    batch_size: usize,
+    /// Gaussian blur of the anomaly map in pixels of the model input (0 = none)
+    #[arg(long, default_value_t = TrainOptions::default().blur_sigma)]
+    blur_sigma: f64,
+    /// Fraction of the good images held out to set the threshold
+    #[arg(long, default_value_t = TrainOptions::default().hold_out)]
+    hold_out: f64,
+    /// Target false-alarm rate of that threshold
+    #[arg(long, default_value_t = TrainOptions::default().false_alarm_rate)]
+    false_alarm_rate: f64,
+    #[arg(long, default_value_t = TrainOptions::default().seed)]
+    seed: u64,
+}
+
+impl Args {
+    fn backbone_choice(&self) -> Result<BackboneChoice> {
+        if let Some(path) = self.backbone.strip_prefix("torchscript:") {
+            return Ok(BackboneChoice::TorchScript {
+                path: path.into(),
+                taps: self.blocks.clone(),
+            });
+        }
+        if self.backbone != backbone::EFFICIENTNET_LITE0 {
+            bail!(
+                "unknown backbone '{}': use {} or torchscript:PATH",
+                self.backbone,
+                backbone::EFFICIENTNET_LITE0
+            );
+        }
+        Ok(BackboneChoice::EfficientNetLite0 {
+            weights: None,
+            taps: self
+                .blocks
+                .clone()
+                .unwrap_or_else(|| backbone::DEFAULT_LITE0_TAPS.to_vec()),
+        })
+    }
+
+    fn options(&self) -> Result<TrainOptions> {
+        let defaults = TrainOptions::default();
+        let mut options = TrainOptions {
+            backbone: self.backbone_choice()?,
+            image_size: self.image_size,
+            flow_epochs: self
+                .flow_epochs
+                .or(self.epochs)
+                .unwrap_or(defaults.flow_epochs),
+            mapper_epochs: self
+                .mapper_epochs
+                .or(self.epochs)
+                .unwrap_or(defaults.mapper_epochs),
+            batch_size: self.batch_size,
+            blur_sigma: self.blur_sigma,
+            hold_out: self.hold_out,
+            false_alarm_rate: self.false_alarm_rate,
+            seed: self.seed,
+            device: self.device.spec,
+            ..defaults
+        };
+        options.flow.steps = self.flow_steps;
+        options.flow.hidden_ratio = self.flow_hidden_ratio;
+        Ok(options)
+    }
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    args.device.spec.resolve()?; // a missing device fails before any data is read
+    let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
+    let model = progress::train_with_progress(&images, &source, &args.options()?)?;
+    model
+        .save(&args.out)
+        .with_context(|| format!("saving {}", args.out.display()))?;
+    let t = &model.config.thresholds;
+    eprintln!(
+        "wrote {} in {:.0} s; threshold {:.4} ({})",
+        args.out.display(),
+        model.config.training.seconds,
+        t.image,
+        t.method
+    );
+    Ok(ExitCode::SUCCESS)
+}
