@@ -44,7 +44,7 @@ impl ScoreMode {
 
 /// Anomaly maps [B, 1, S, S] of one mode, S the model's image size: the per-scale maps upsampled,
 /// averaged over the scales and optionally blurred.
-pub fn maps(
+pub(crate) fn maps(
     mode: ScoreMode,
     domains: &[Domains],
     residuals: &[Residuals],

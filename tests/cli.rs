@@ -76,6 +76,28 @@ fn train_info_and_score_from_the_command_line() {
     assert!(info.contains("7 images (+3 held out)"), "{info}");
     let json = nfbmr(&["info", "--json", path(&model)]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    // Keys are kebab-case at every depth, as in every other JSON output.
+    let mut keys = Vec::new();
+    let mut pending = vec![&json];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::Object(map) => {
+                keys.extend(map.keys().cloned());
+                pending.extend(map.values());
+            }
+            serde_json::Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    assert!(keys.iter().all(|k| !k.contains('_')), "{keys:?}");
+    for key in [
+        "model-id",
+        "file-bytes",
+        "image-size",
+        "forward-residual-unit",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} missing from {keys:?}");
+    }
     assert_eq!(
         json["scales"].as_array().unwrap().len(),
         nfbmr::model::backbone::DEFAULT_LITE0_TAPS.len()
@@ -119,6 +141,15 @@ fn train_info_and_score_from_the_command_line() {
         );
         assert!((score - raw / threshold).abs() < 1e-9);
         assert_eq!(line["is-anomaly"].as_bool().unwrap(), score >= 1.0);
+        // Regions in image pixels, only on defects (a defect smaller than 16 pixels has none).
+        let regions = line["regions"].as_array().unwrap();
+        assert!(score >= 1.0 || regions.is_empty(), "{line}");
+        for region in regions {
+            let right = region["x"].as_u64().unwrap() + region["width"].as_u64().unwrap();
+            let bottom = region["y"].as_u64().unwrap() + region["height"].as_u64().unwrap();
+            assert!(right <= 96 && bottom <= 96, "{region}");
+            assert!(region["score"].as_f64().unwrap() >= 1.0);
+        }
         let heatmap = image::open(line["heatmap"].as_str().unwrap()).unwrap();
         assert_eq!((heatmap.width(), heatmap.height()), (96, 96));
     }

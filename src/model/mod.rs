@@ -6,9 +6,9 @@
 //! docs/model.md records how this reconstruction was made.
 
 pub mod backbone;
-pub mod bmr;
-pub mod conv;
-pub mod flow;
+pub(crate) mod bmr;
+mod conv;
+mod flow;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -37,7 +37,7 @@ struct Scale {
 }
 
 /// The two domains of one scale.
-pub struct Domains {
+pub(crate) struct Domains {
     /// S = LayerNorm(F).
     pub source: Tensor,
     /// T = flow(S).
@@ -55,7 +55,7 @@ impl Domains {
 }
 
 /// Per-position squared mapping errors of one scale, each [B, 1, h, w].
-pub struct Residuals {
+pub(crate) struct Residuals {
     /// Target-domain residual mean_c (M_f(S̃) − T)², divided by its training mean at the position; S̃ is S
     /// whitened by its training channel statistics.
     pub forward: Tensor,
@@ -66,7 +66,7 @@ pub struct Residuals {
 /// The trainable part of NF-BMR: LayerNorms and flows under `flow_root` (`norms.k`, `flows.k`), mappers
 /// under `bmr_root` (`bmr.k`). Two roots so that training can optimise and freeze them separately.
 #[derive(Debug)]
-pub struct NfBmr {
+pub(crate) struct NfBmr {
     scales: Vec<Scale>,
 }
 
