@@ -81,16 +81,9 @@ fn a_bad_model_stops_the_pipeline_before_paused_with_a_named_error() {
 
 #[test]
 fn results_reach_the_bus_and_the_json_lines_file() {
-    init();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.jsonl");
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=5 ! video/x-raw,width=96,height=64 ! videoconvert ! \
-         nfbmr model={} results-location={} ! fakesink",
-        models().first.display(),
-        results.display()
-    ))
-    .unwrap();
+    let pipeline = five_frames("width=96,height=64", "", &results);
     let bus = pipeline.bus().unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut scores = Vec::new();
@@ -162,6 +155,22 @@ fn the_meta_survives_queue_tee_videoconvert_videoscale_and_an_encoder() {
         assert_eq!(count, 3, "{}", sink.name());
     }
     pipeline.set_state(gst::State::Null).unwrap();
+}
+
+/// Five test frames of `size` (caps fields) through `nfbmr` with the first model, `properties` and
+/// `results-location` set, into a fakesink.
+fn five_frames(size: &str, properties: &str, results: &Path) -> gst::Pipeline {
+    init();
+    let description = format!(
+        "videotestsrc num-buffers=5 ! video/x-raw,{size} ! videoconvert ! \
+         nfbmr {properties} model={} results-location={} ! fakesink",
+        models().first.display(),
+        results.display()
+    );
+    gst::parse::launch(&description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap()
 }
 
 /// target/<profile>; this test runs from target/<profile>/deps.
@@ -256,18 +265,9 @@ fn the_integrator_examples_read_the_meta() {
 
 #[test]
 fn a_synchronous_bus_handler_may_swap_the_model() {
-    init();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.jsonl");
-    let pipeline = gst::parse::launch(&format!(
-        "videotestsrc num-buffers=5 ! video/x-raw,width=64,height=48 ! videoconvert ! \
-         nfbmr name=detector model={} results-location={} ! fakesink",
-        models().first.display(),
-        results.display()
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    let pipeline = five_frames("width=64,height=48", "name=detector", &results);
     let detector = pipeline.by_name("detector").unwrap();
     let second = models().second.to_str().unwrap().to_string();
     // Called on the streaming thread, inside the element's posting of its message about the first frame.
