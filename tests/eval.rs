@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nfbmr::data::synth::{SynthOptions, write_dagm_class};
@@ -57,23 +57,51 @@ fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
     json["classes"][0].clone()
 }
 
+/// A synthetic dataset's options: (train, test) images per class, their defective fraction, their side
+/// and the seed.
+fn synthetic(
+    (train, test): (usize, usize),
+    defect_fraction: f64,
+    size: u32,
+    seed: u64,
+) -> SynthOptions {
+    SynthOptions {
+        seed,
+        size,
+        train,
+        test,
+        defect_fraction,
+    }
+}
+
+/// Synthetic DAGM `classes` under `dir/dagm`, and a tiny model trained for `epochs` on each class's good
+/// images as `dir/models/ClassN.nfbmr`; returns both folders.
+fn dagm_with_models(
+    dir: &Path,
+    classes: &[usize],
+    options: &SynthOptions,
+    epochs: usize,
+) -> (PathBuf, PathBuf) {
+    let (root, models) = (dir.join("dagm"), dir.join("models"));
+    std::fs::create_dir_all(&models).unwrap();
+    let mut train = common::tiny_options(i64::from(options.size), epochs);
+    train.hold_out = 0.0;
+    for class in classes {
+        write_dagm_class(&root, *class, options).unwrap();
+        let (good, _) = data::training_set(&root, Some(&format!("Class{class}"))).unwrap();
+        common::train_quietly(&good, &train)
+            .save(&models.join(format!("Class{class}.nfbmr")))
+            .unwrap();
+    }
+    (root, models)
+}
+
 #[test]
 fn eval_figures_match_the_scores_in_every_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("dagm");
-    let options = SynthOptions {
-        seed: 4,
-        size: 96,
-        train: 16,
-        test: 10,
-        defect_fraction: 0.4,
-    };
-    write_dagm_class(&root, 2, &options).unwrap();
-    let (good, _) = data::training_set(&root, Some("Class2")).unwrap();
-    let mut train = common::tiny_options(96, 3);
-    train.hold_out = 0.0;
-    let model = dir.path().join("model.nfbmr");
-    common::train_quietly(&good, &train).save(&model).unwrap();
+    let options = synthetic((16, 10), 0.4, 96, 4);
+    let (root, models) = dagm_with_models(dir.path(), &[2], &options, 3);
+    let model = models.join("Class2.nfbmr");
 
     let dagm_json = eval_json(
         &model,
@@ -183,25 +211,8 @@ fn linked_files(markdown: &Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn eval_reports_every_class_with_its_ablation_and_pictures() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("dagm");
-    let options = SynthOptions {
-        seed: 9,
-        size: 64,
-        train: 10,
-        test: 8,
-        defect_fraction: 0.25,
-    };
-    let models = dir.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    let mut train = common::tiny_options(64, 1);
-    train.hold_out = 0.0;
-    for class in [2, 10] {
-        write_dagm_class(&root, class, &options).unwrap();
-        let (good, _) = data::training_set(&root, Some(&format!("Class{class}"))).unwrap();
-        common::train_quietly(&good, &train)
-            .save(&models.join(format!("Class{class}.nfbmr")))
-            .unwrap();
-    }
+    let options = synthetic((10, 8), 0.25, 64, 9);
+    let (root, models) = dagm_with_models(dir.path(), &[2, 10], &options, 1);
     let report = dir.path().join("report");
     let json = dir.path().join("eval.json");
     let args = [
