@@ -9,6 +9,7 @@
 
 pub mod anomaly;
 pub mod calibrate;
+pub mod compare;
 pub mod config;
 pub mod data;
 pub mod detector;

@@ -225,3 +225,79 @@ fn errors_are_readable() {
         assert!(stderr.contains("CUDA is not available"), "{stderr}");
     }
 }
+
+#[test]
+fn compare_reports_the_largest_difference_and_exits_by_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |frame: u64, score: f64| {
+        let raw = score * 0.8;
+        format!(
+            r#"{{"frame":{frame},"pts":{},"running-time":0,"timestamp":1.0,"score":{score},"raw-score":{raw},"threshold":0.8,"is-anomaly":{},"regions":[],"model-id":"0123456789ab"}}"#,
+            frame * 40_000_000,
+            score >= 1.0
+        )
+    };
+    let write = |name: &str, scores: &[f64], extra: &str| {
+        let path = dir.path().join(name);
+        let mut text: Vec<String> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| line(i as u64, s))
+            .collect();
+        text.insert(1, extra.to_owned());
+        std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        path
+    };
+    let live = write("live.jsonl", &[0.5, 1.25, 0.75], "");
+    // An event line between frames is not a frame.
+    let same = write(
+        "same.jsonl",
+        &[0.5, 1.25, 0.75],
+        r#"{"event":"start","id":1}"#,
+    );
+    let replay = write("replay.jsonl", &[0.5, 0.95, 0.75], "");
+    let compare = |a: &Path, b: &Path, extra: &[&str]| {
+        let mut args = vec!["compare", path(a), path(b)];
+        args.extend_from_slice(extra);
+        let out = nfbmr(&args);
+        (out.status.code(), text(&out.stdout))
+    };
+    let (code, out) = compare(&live, &same, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("largest score difference 0.000000e0"), "{out}");
+
+    let (code, out) = compare(&live, &replay, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("at frame 1 (pts 0.040 s / 0.040 s): 1.25 against 0.95"),
+        "{out}"
+    );
+    assert!(out.contains("verdicts differ on 1 frames"), "{out}");
+    let (code, _) = compare(&live, &replay, &["--tolerance", "0.31"]);
+    assert_eq!(code, Some(0));
+    let (code, out) = compare(&live, &replay, &["--tolerance", "0.29", "--json"]);
+    assert_eq!(code, Some(1));
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (json["agree"].as_bool(), json["largest"]["index"].as_u64()),
+        (Some(false), Some(1))
+    );
+    assert!((json["largest"]["difference"].as_f64().unwrap() - 0.3).abs() < 1e-12);
+
+    // A frame missing from one file never agrees; an unreadable file is an error naming it.
+    let short = write("short.jsonl", &[0.5, 1.25], "");
+    let (code, out) = compare(&live, &short, &["--tolerance", "10"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("different numbers of frames"), "{out}");
+    let out = nfbmr(&[
+        "compare",
+        path(&live),
+        path(&dir.path().join("missing.jsonl")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("missing.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -157,6 +157,32 @@ fn the_meta_survives_queue_tee_videoconvert_videoscale_and_an_encoder() {
     pipeline.set_state(gst::State::Null).unwrap();
 }
 
+#[test]
+fn the_same_frames_scored_twice_give_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<PathBuf> = ["first.jsonl", "second.jsonl"]
+        .iter()
+        .map(|name| {
+            let results = dir.path().join(name);
+            let pipeline = five_frames("width=80,height=60", "", &results);
+            pipeline.set_state(gst::State::Playing).unwrap();
+            let bus = pipeline.bus().unwrap();
+            let end = bus.timed_pop_filtered(
+                gst::ClockTime::from_seconds(120),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+            assert_eq!(end.map(|m| m.type_()), Some(gst::MessageType::Eos));
+            pipeline.set_state(gst::State::Null).unwrap();
+            results
+        })
+        .collect();
+    let first = nfbmr::compare::read_results(&runs[0]).unwrap();
+    let second = nfbmr::compare::read_results(&runs[1]).unwrap();
+    let comparison = nfbmr::compare::Comparison::of(&first, &second);
+    assert_eq!(comparison.frames, (5, 5));
+    assert!(comparison.agrees_within(0.0), "{comparison:?}");
+}
+
 /// Five test frames of `size` (caps fields) through `nfbmr` with the first model, `properties` and
 /// `results-location` set, into a fakesink.
 fn five_frames(size: &str, properties: &str, results: &Path) -> gst::Pipeline {

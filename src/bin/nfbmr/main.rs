@@ -5,6 +5,7 @@
 mod bench;
 mod benchmark;
 mod calibrate;
+mod compare;
 mod eval;
 mod info;
 mod progress;
@@ -46,6 +47,9 @@ enum Command {
     /// Quality benchmark: synthesise the DAGM-like classes, train each with the defaults, evaluate with the
     /// ablation, print the table and write the report
     Benchmark(benchmark::Args),
+    /// Compare two results files (JSON lines) frame by frame: exit 0 when every score agrees within
+    /// --tolerance, 1 otherwise, printing the largest difference and where
+    Compare(compare::Args),
     /// Measure per-frame speed: the whole detector against its backbone alone, interleaved in one run, and
     /// the heatmap overlay at the frame size
     Bench(bench::Args),
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Benchmark(args) => benchmark::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => code,
