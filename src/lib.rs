@@ -16,6 +16,7 @@ pub mod detector;
 pub mod device;
 pub mod error;
 pub mod evaluate;
+pub mod events;
 pub mod frame;
 pub mod heatmap;
 pub mod metrics;

@@ -11,6 +11,7 @@
 //! | `threshold` | double | decision threshold in model units |
 //! | `is-anomaly` | boolean | `score >= 1` |
 //! | `inferred` | boolean | false on frames skipped by `inference-interval`, which carry the last result |
+//! | `event-id` | uint64 | the defect event in progress (`nfbmr-event`), 0 outside one |
 //! | `model-id` | string | first 12 hex digits of the model file's SHA-256 |
 //! | `map-width`, `map-height` | uint | size of the low-resolution anomaly map |
 //! | `map` | GBytes | the map, row-major little-endian f32, normalised like `score` (1.0 = threshold) |
@@ -31,6 +32,8 @@ pub struct NfbmrMeta {
     pub threshold: f64,
     pub is_anomaly: bool,
     pub inferred: bool,
+    /// The defect event in progress, 0 outside one.
+    pub event_id: u64,
     pub model_id: String,
     pub map_width: u32,
     pub map_height: u32,
@@ -74,6 +77,7 @@ impl NfbmrMeta {
             self.is_anomaly,
         );
         s.set("inferred", self.inferred);
+        s.set("event-id", self.event_id);
         s.set("model-id", &self.model_id);
         s.set("map-width", self.map_width);
         s.set("map-height", self.map_height);
@@ -122,6 +126,7 @@ impl TryFrom<&gst::StructureRef> for NfbmrMeta {
             threshold: field(s, "threshold")?,
             is_anomaly: field(s, "is-anomaly")?,
             inferred: field(s, "inferred")?,
+            event_id: field(s, "event-id")?,
             model_id: field(s, "model-id")?,
             map_width: field(s, "map-width")?,
             map_height: field(s, "map-height")?,

@@ -345,3 +345,116 @@ fn setting_the_model_does_not_wait_for_a_frame_being_scored() {
     let next = meta(&push(&mut h, common::frame(1920, 1080, 3, 1)));
     assert_eq!(next.model_id, common::Models::id(&models().second));
 }
+
+#[test]
+fn defect_intervals_become_debounced_events_on_the_bus_in_the_meta_and_the_json_lines() {
+    // Two pictures, the one with a dark patch scoring higher; the threshold between them.
+    let plain = common::pixels(64, 48, 3, 8);
+    let mut patched = plain.clone();
+    for y in 18..30 {
+        patched[(y * 64 + 26) * 3..(y * 64 + 38) * 3].fill(0);
+    }
+    let (plain_raw, patched_raw) = (
+        common::raw_score(&plain, 64, 48, PixelLayout::RGB),
+        common::raw_score(&patched, 64, 48, PixelLayout::RGB),
+    );
+    let (good, defect) = if patched_raw > plain_raw {
+        (plain, patched)
+    } else {
+        (patched, plain)
+    };
+    let threshold = (plain_raw + patched_raw) / 2.0;
+    let dir = tempfile::tempdir().unwrap();
+    let results = dir.path().join("results.jsonl");
+    let mut h = harness(
+        &format!(
+            "threshold={threshold} event-start-frames=2 event-window=3 event-end-frames=2 \
+             results-location={}",
+            results.display()
+        ),
+        RGB,
+    );
+    let bus = gst::Bus::new();
+    h.element().unwrap().set_bus(Some(&bus));
+    // Defects on frames 4–9 and 16–18; a frame lasts 40 ms.
+    let frame_ns = 40_000_000u64;
+    let defective = |i: u64| (4..10).contains(&i) || (16..19).contains(&i);
+    let mut event_ids = Vec::new();
+    for i in 0..25 {
+        let mut buffer = gst::Buffer::from_mut_slice(if defective(i) {
+            defect.clone()
+        } else {
+            good.clone()
+        });
+        buffer
+            .get_mut()
+            .unwrap()
+            .set_pts(gst::ClockTime::from_nseconds(i * frame_ns));
+        let m = meta(&push(&mut h, buffer));
+        assert_eq!(m.is_anomaly, defective(i), "frame {i}");
+        event_ids.push(m.event_id);
+    }
+    drop(h);
+
+    // Starts are confirmed by the second defect frame and dated at the first; ends by the second good
+    // frame and dated at the first.
+    let events: Vec<(String, u64, u64)> = std::iter::from_fn(|| bus.pop())
+        .filter_map(|message| {
+            let gst::MessageView::Element(e) = message.view() else {
+                return None;
+            };
+            let s = e.structure().filter(|s| s.name() == "nfbmr-event")?;
+            let pts: gst::ClockTime = s.get("pts").unwrap();
+            if s.get::<String>("event").unwrap() == "end" {
+                let peak: gst::ClockTime = s.get("peak-pts").unwrap();
+                assert!(s.get::<f64>("peak-score").unwrap() >= 1.0);
+                assert!(peak < pts, "the peak lies inside the event");
+            }
+            assert!(s.get::<gst::Structure>("region").is_ok());
+            Some((
+                s.get("event").unwrap(),
+                s.get("id").unwrap(),
+                pts.nseconds() / frame_ns,
+            ))
+        })
+        .collect();
+    let expected = [
+        ("start", 1, 4),
+        ("end", 1, 10),
+        ("start", 2, 16),
+        ("end", 2, 19),
+    ];
+    let expected: Vec<(String, u64, u64)> = expected
+        .iter()
+        .map(|&(e, id, frame)| (e.to_owned(), id, frame))
+        .collect();
+    assert_eq!(events, expected);
+    let covered: Vec<u64> = (0..25)
+        .map(|i| match i {
+            5..=10 => 1,
+            17..=19 => 2,
+            _ => 0,
+        })
+        .collect();
+    assert_eq!(event_ids, covered, "the meta names the event in progress");
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let in_file: Vec<(String, u64, u64)> = lines
+        .iter()
+        .filter(|l| l.get("event").is_some())
+        .map(|l| {
+            let frame = l["pts"].as_u64().unwrap() / frame_ns;
+            (
+                l["event"].as_str().unwrap().to_owned(),
+                l["id"].as_u64().unwrap(),
+                frame,
+            )
+        })
+        .collect();
+    assert_eq!(in_file, expected);
+    assert_eq!(lines.len(), 25 + 4, "a line per frame and per event");
+}

@@ -107,11 +107,7 @@ fn results_reach_the_bus_and_the_json_lines_file() {
     }
     pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(scores.len(), 5);
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&results)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = frame_lines(&results);
     assert_eq!(lines.len(), 5);
     for (i, (line, score)) in lines.iter().zip(&scores).enumerate() {
         assert_eq!(line["frame"], i as u64);
@@ -181,6 +177,16 @@ fn the_same_frames_scored_twice_give_identical_results() {
     let comparison = nfbmr::compare::Comparison::of(&first, &second);
     assert_eq!(comparison.frames, (5, 5));
     assert!(comparison.agrees_within(0.0), "{comparison:?}");
+}
+
+/// The lines of a results file that are scored frames (event lines have an `event` field).
+fn frame_lines(results: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(results)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|line| line.get("event").is_none())
+        .collect()
 }
 
 /// Five test frames of `size` (caps fields) through `nfbmr` with the first model, `properties` and
@@ -319,11 +325,9 @@ fn a_synchronous_bus_handler_may_swap_the_model() {
         .expect("the pipeline ends instead of deadlocking");
     assert_eq!(end.type_(), gst::MessageType::Eos);
     pipeline.set_state(gst::State::Null).unwrap();
-    let ids: Vec<String> = std::fs::read_to_string(&results)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["model-id"].to_string())
-        .map(|id| id.trim_matches('"').to_owned())
+    let ids: Vec<String> = frame_lines(&results)
+        .iter()
+        .map(|line| line["model-id"].as_str().unwrap().to_owned())
         .collect();
     let (first, second) = (
         common::Models::id(&models().first),

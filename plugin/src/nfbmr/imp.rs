@@ -13,10 +13,11 @@ use gst_base::subclass::BaseTransformMode;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
+use nfbmr::events::{Debouncer, FrameTime};
 use nfbmr::{PixelLayout, Verdict};
 
 use super::engine::{Engine, Failure, LoadedModel};
-use super::outputs::{Report, ResultsFile};
+use super::outputs::{Report, ResultsFile, event_line, event_message};
 use super::overlay;
 use super::settings::Settings;
 
@@ -35,6 +36,7 @@ struct State {
     model_changes: u64,
     info: Option<(gst_video::VideoInfo, PixelLayout)>,
     frames: u64,
+    events: Debouncer,
     /// The last verdict, which frames skipped by `inference-interval` carry.
     last: Option<Arc<Verdict>>,
     results: Option<ResultsFile>,
@@ -102,6 +104,43 @@ impl Nfbmr {
             );
             *results_file = None;
         }
+    }
+
+    /// Scores a frame of `frame` (its info and layout) with the model in use.
+    fn judge(
+        &self,
+        state: &State,
+        settings: &Settings,
+        buffer: &gst::BufferRef,
+        frame: (&gst_video::VideoInfo, PixelLayout),
+    ) -> Result<Verdict, gst::FlowError> {
+        let verdict = state
+            .engine
+            .score(buffer, frame, &settings.criteria())
+            .map_err(|err| {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ["Inference failed: {err}"]
+                );
+                gst::FlowError::Error
+            })?;
+        gst::log!(
+            CAT,
+            imp = self,
+            "Frame {}: raw score {:.4}, threshold {:.4}",
+            state.frames,
+            verdict.raw_score,
+            verdict.threshold
+        );
+        Ok(verdict)
+    }
+
+    fn post(&self, structure: gst::Structure) {
+        let message = gst::message::Element::builder(structure)
+            .src(&*self.obj())
+            .build();
+        let _ = self.obj().post_message(message);
     }
 
     fn running_time(&self, pts: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
@@ -240,6 +279,7 @@ impl BaseTransformImpl for Nfbmr {
             model_changes: settings.model_changes,
             info: None,
             frames: 0,
+            events: Debouncer::new(settings.events),
             last: None,
             results,
         });
@@ -290,36 +330,26 @@ impl BaseTransformImpl for Nfbmr {
         };
         let frame = (info, *layout);
         if inferred {
-            let verdict = state
-                .engine
-                .score(buffer, frame, &settings.criteria())
-                .map_err(|err| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Failed,
-                        ["Inference failed: {err}"]
-                    );
-                    gst::FlowError::Error
-                })?;
-            gst::log!(
-                CAT,
-                imp = self,
-                "Frame {}: raw score {:.4}, threshold {:.4}",
-                state.frames,
-                verdict.raw_score,
-                verdict.threshold
-            );
-            state.last = Some(Arc::new(verdict));
+            state.last = Some(Arc::new(self.judge(state, &settings, buffer, frame)?));
         }
         let verdict = Arc::clone(state.last.as_ref().expect("scored above when missing"));
         let pts = buffer.pts();
+        let running_time = self.running_time(pts);
+        let time = FrameTime {
+            pts: pts.map(gst::ClockTime::nseconds),
+            running_time: running_time.map(gst::ClockTime::nseconds),
+        };
+        let event = inferred
+            .then(|| state.events.push(&verdict, time))
+            .flatten();
         let model_id = state.model.id.clone();
         let report = Report {
             verdict: &verdict,
             inferred,
+            event_id: state.events.current(),
             model_id: &model_id,
             pts,
-            running_time: self.running_time(pts),
+            running_time,
         };
         report.attach(buffer).map_err(|err| {
             gst::element_imp_error!(self, gst::CoreError::Failed, ["Cannot add meta: {err}"]);
@@ -327,6 +357,9 @@ impl BaseTransformImpl for Nfbmr {
         })?;
         if inferred {
             self.write_result(&mut state.results, &report.json_line(state.frames));
+        }
+        if let Some(event) = &event {
+            self.write_result(&mut state.results, &event_line(event, &model_id));
         }
         if settings.overlay {
             overlay::draw(buffer, frame, &settings.style, &verdict).map_err(|err| {
@@ -342,10 +375,10 @@ impl BaseTransformImpl for Nfbmr {
         // Posted without the state lock: a synchronous bus handler may set properties.
         drop(guard);
         if inferred && settings.post_messages {
-            let message = gst::message::Element::builder(report.message())
-                .src(&*self.obj())
-                .build();
-            let _ = self.obj().post_message(message);
+            self.post(report.message());
+        }
+        if let Some(event) = &event {
+            self.post(event_message(event));
         }
         Ok(gst::FlowSuccess::Ok)
     }

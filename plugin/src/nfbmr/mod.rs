@@ -9,6 +9,12 @@
  * when `post-messages` is set, and one JSON line per scored frame in `results-location`. With `overlay=true`
  * it paints the heatmap, region boxes and a green/red border; otherwise it never changes pixels.
  *
+ * Defect events are debounced from the verdicts of scored frames: one starts when `event-start-frames`
+ * of the last `event-window` are defects and ends when `event-end-frames` in a row are good. Each start
+ * and end is posted as an element message `nfbmr-event` (`event`, `id`, `pts`, `running-time`,
+ * `peak-score`, `peak-pts` on end, `region`) and written as a JSON line with `event` set; the meta's
+ * `event-id` names the event in progress.
+ *
  * The model runs on the element's own inference thread: it is loaded there when the element starts, and a
  * `model` set while playing is loaded there between two frames (the frame after it waits for the load).
  * `threshold` and `overlay-alpha` are controllable (`GstController`).

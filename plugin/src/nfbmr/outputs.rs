@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gst::prelude::*;
 use serde::Serialize;
 
+use nfbmr::events::Event;
 use nfbmr::{FrameRegion, Verdict};
 
 use crate::meta::{NfbmrMeta, set_decision};
@@ -24,6 +25,8 @@ pub struct Report<'a> {
     pub verdict: &'a Verdict,
     /// False on frames skipped by `inference-interval`, which carry the last verdict.
     pub inferred: bool,
+    /// The defect event in progress.
+    pub event_id: Option<u64>,
     pub model_id: &'a str,
     pub pts: Option<gst::ClockTime>,
     pub running_time: Option<gst::ClockTime>,
@@ -40,6 +43,7 @@ impl Report<'_> {
             threshold: verdict.threshold,
             is_anomaly: verdict.is_anomaly,
             inferred: self.inferred,
+            event_id: self.event_id.unwrap_or(0),
             model_id: self.model_id.to_owned(),
             map_width: map.width as u32,
             map_height: map.height as u32,
@@ -100,6 +104,36 @@ impl Report<'_> {
         };
         serde_json::to_string(&line).expect("results serialise")
     }
+}
+
+/// The element message `nfbmr-event`.
+pub fn event_message(event: &Event) -> gst::Structure {
+    let time = |ns: Option<u64>| ns.map(gst::ClockTime::from_nseconds);
+    let mut s = gst::Structure::new_empty("nfbmr-event");
+    s.set("event", event.event);
+    s.set("id", event.id);
+    s.set("pts", time(event.at.pts));
+    s.set("running-time", time(event.at.running_time));
+    s.set("peak-score", event.peak_score);
+    if event.event == "end" {
+        s.set("peak-pts", time(event.peak_pts));
+    }
+    if let Some(region) = &event.region {
+        s.set("region", region_structure(region));
+    }
+    s
+}
+
+/// The JSON line of an event: its fields, `event` among them, with the model's id.
+pub fn event_line(event: &Event, model_id: &str) -> String {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(flatten)]
+        event: &'a Event,
+        #[serde(rename = "model-id")]
+        model_id: &'a str,
+    }
+    serde_json::to_string(&Line { event, model_id }).expect("events serialise")
 }
 
 fn region_structure(region: &FrameRegion) -> gst::Structure {

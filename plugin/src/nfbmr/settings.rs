@@ -7,6 +7,7 @@ use gst::glib;
 use gst::prelude::*;
 
 use nfbmr::Criteria;
+use nfbmr::events::EventRules;
 
 use super::{Colormap, Device, overlay};
 
@@ -32,6 +33,7 @@ pub struct Settings {
     pub inference_interval: u32,
     pub post_messages: bool,
     pub results_location: Option<PathBuf>,
+    pub events: EventRules,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             inference_interval: DEFAULT_INFERENCE_INTERVAL,
             post_messages: DEFAULT_POST_MESSAGES,
             results_location: None,
+            events: EventRules::default(),
         }
     }
 }
@@ -69,12 +72,13 @@ impl Settings {
         }
     }
 
-    /// The element's properties: the model and how it decides, the overlay, and the outputs.
+    /// The element's properties: the model and how it decides, the overlay, the outputs and the events.
     pub fn properties() -> Vec<glib::ParamSpec> {
         [
             model_properties(),
             overlay_properties(),
             output_properties(),
+            event_properties(),
         ]
         .concat()
     }
@@ -108,6 +112,13 @@ impl Settings {
             }
             "post-messages" => self.post_messages = value.get().expect("type checked upstream"),
             "results-location" => self.results_location = path(),
+            "event-start-frames" => {
+                self.events.start_frames = value.get().expect("type checked upstream")
+            }
+            "event-window" => self.events.window = value.get().expect("type checked upstream"),
+            "event-end-frames" => {
+                self.events.end_frames = value.get().expect("type checked upstream")
+            }
             name => unreachable!("GLib only routes registered properties, not {name}"),
         }
     }
@@ -128,6 +139,9 @@ impl Settings {
             "inference-interval" => self.inference_interval.to_value(),
             "post-messages" => self.post_messages.to_value(),
             "results-location" => path(&self.results_location).to_value(),
+            "event-start-frames" => self.events.start_frames.to_value(),
+            "event-window" => self.events.window.to_value(),
+            "event-end-frames" => self.events.end_frames.to_value(),
             name => unreachable!("GLib only routes registered properties, not {name}"),
         }
     }
@@ -263,4 +277,40 @@ fn controllable_double(
         .mutable_playing()
         .controllable()
         .build()
+}
+
+/// Defect events: K of the last N scored frames start one, M good ones in a row end it.
+fn event_properties() -> Vec<glib::ParamSpec> {
+    let defaults = EventRules::default();
+    [
+        (
+            "event-start-frames",
+            "Event start frames",
+            "Defect frames among the last event-window scored frames that start a defect event (K)",
+            defaults.start_frames,
+        ),
+        (
+            "event-window",
+            "Event window",
+            "Scored frames looked at for the start of a defect event (N; at least event-start-frames)",
+            defaults.window,
+        ),
+        (
+            "event-end-frames",
+            "Event end frames",
+            "Good scored frames in a row that end a defect event (M)",
+            defaults.end_frames,
+        ),
+    ]
+    .into_iter()
+    .map(|(name, nick, blurb, default)| {
+        glib::ParamSpecUInt::builder(name)
+            .nick(nick)
+            .blurb(blurb)
+            .minimum(1)
+            .default_value(default)
+            .mutable_ready()
+            .build()
+    })
+    .collect()
 }
