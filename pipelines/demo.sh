@@ -30,7 +30,7 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
     exit 0
 fi
 
-source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/pipeline-env.sh"
 cd "$NFBMR_ROOT"
 OUT="${OUT:-demo-out}"
 CLASS="${CLASS:-1}"
@@ -39,15 +39,9 @@ TEST="${TEST:-40}"
 SIZE="${SIZE:-512}"
 FPS="${FPS:-15}"
 PART_SECONDS="${PART_SECONDS:-0.4}"
-DEVICE="${DEVICE:-auto}"
 
 scripts/setup.sh
 cargo build --release --locked --workspace
-# The element takes the device as an enum and a CUDA index: cuda:1 is device=cuda device-index=1.
-case "$DEVICE" in
-    cuda:*) element_device=(device=cuda "device-index=${DEVICE#cuda:}") ;;
-    *) element_device=("device=$DEVICE") ;;
-esac
 nfbmr=target/release/nfbmr
 export GST_PLUGIN_PATH="$NFBMR_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 
@@ -67,17 +61,19 @@ gst-launch-1.0 -q \
         caps="image/png,framerate=(fraction)$parts_per_second" \
     ! pngdec ! videoconvert ! "video/x-raw,format=RGB" \
     ! videorate ! "video/x-raw,framerate=$FPS/1" \
-    ! nfbmr model="$OUT/part.nfbmr" "${element_device[@]}" overlay=true results-location="$OUT/results.jsonl" \
+    ! nfbmr model="$OUT/part.nfbmr" "${NFBMR_DEVICE[@]}" overlay=true results-location="$OUT/results.jsonl" \
     ! videoscale ! "video/x-raw,width=$SIZE,height=$SIZE" \
     ! videoconvert ! x264enc tune=zerolatency speed-preset=veryfast ! mp4mux ! filesink location="$OUT/inspection.mp4"
 end=$(date +%s.%N)
 
 # Labels.txt: index, label (1 = defect), file, 0, mask. results.jsonl: one object per frame with "pts" (ns)
-# and "is-anomaly". videorate shows the input picture nearest in time (the earlier one on a tie), so the
+# and "is-anomaly", and one per defect event start and end (with "event"). videorate shows the input picture nearest in time (the earlier one on a tie), so the
 # part in view at pts is round(pts / PART_SECONDS) + 1 with halves rounded down.
 awk -F'\t' -v part_ns="$(awk -v s="$PART_SECONDS" 'BEGIN { printf "%d", s * 1e9 }')" \
     -v seconds="$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')" '
     FNR == NR { if (FNR > 1) truth[$1 + 0] = $2 + 0; next }
+    /"event":"start"/ { events++; next }
+    /"event":/ { next }
     {
         match($0, /"pts":[0-9]+/); pts = substr($0, RSTART + 6, RLENGTH - 6) + 0
         flagged = ($0 ~ /"is-anomaly":true/)
@@ -91,5 +87,6 @@ awk -F'\t' -v part_ns="$(awk -v s="$PART_SECONDS" 'BEGIN { printf "%d", s * 1e9 
         printf " (%d false-alarm frames, %d missed frames)\n", false_alarms, misses
         printf "throughput %.1f frames/s (decode, inference, overlay and H.264 encode, wall clock)\n", \
             frames / seconds
+        printf "defect events %d (debounced: 3 of 5 frames start one, 5 good frames end it)\n", events
     }' "$test_dir/Label/Labels.txt" "$OUT/results.jsonl"
 echo "video: $OUT/inspection.mp4   results: $OUT/results.jsonl   model: $OUT/part.nfbmr"

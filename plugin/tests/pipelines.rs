@@ -4,9 +4,8 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::{init, models};
 use gst::prelude::*;
@@ -205,31 +204,6 @@ fn five_frames(size: &str, properties: &str, results: &Path) -> gst::Pipeline {
         .unwrap()
 }
 
-/// target/<profile>; this test runs from target/<profile>/deps.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_owned()
-}
-
-/// A command that finds the plugin cargo built for these tests, and a registry of its own, in `scratch`.
-/// `cargo test` leaves the library in deps/ (`cargo build` also copies it up a level); a folder holding
-/// only it keeps GStreamer from scanning every other shared object there.
-fn with_built_plugin(program: impl AsRef<OsStr>, scratch: &Path) -> Command {
-    let built = ["deps", "."]
-        .iter()
-        .map(|dir| profile_dir().join(dir).join("libgstnfbmr.so"))
-        .find(|path| path.is_file())
-        .expect("libgstnfbmr.so built by cargo");
-    let plugins = scratch.join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::copy(built, plugins.join("libgstnfbmr.so")).unwrap();
-    let mut command = Command::new(program);
-    command
-        .env("GST_PLUGIN_PATH", plugins)
-        .env("GST_REGISTRY", scratch.join("registry.bin"));
-    command
-}
-
 fn stdout_of(output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -251,7 +225,7 @@ fn gst_launch_runs_the_built_plugin() {
         "nfbmr",
         &model,
     ];
-    let output = with_built_plugin("gst-launch-1.0", registry.path())
+    let output = common::with_built_plugin("gst-launch-1.0", registry.path())
         .arg("-m")
         .args(pipeline)
         .args(["overlay=true", "!", "videoconvert", "!", "fakesink"])
@@ -266,10 +240,13 @@ fn gst_launch_runs_the_built_plugin() {
 fn the_integrator_examples_read_the_meta() {
     let registry = tempfile::tempdir().unwrap();
     let model = models().first.to_str().unwrap();
-    let rust = with_built_plugin(profile_dir().join("examples/read_meta"), registry.path())
-        .args([model, "3"])
-        .output()
-        .unwrap();
+    let rust = common::with_built_plugin(
+        common::profile_dir().join("examples/read_meta"),
+        registry.path(),
+    )
+    .args([model, "3"])
+    .output()
+    .unwrap();
     let rust = stdout_of(&rust);
     let frames = rust
         .lines()
@@ -277,7 +254,7 @@ fn the_integrator_examples_read_the_meta() {
     assert_eq!(frames.count(), 3, "{rust}");
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python/read_meta.py");
-    let python = with_built_plugin("/usr/bin/python3", registry.path())
+    let python = common::with_built_plugin("/usr/bin/python3", registry.path())
         .arg(script)
         .args([model, "3"])
         .output()

@@ -6,7 +6,9 @@
 #[path = "../../../tests/common/tiny.rs"]
 mod tiny;
 
-use std::path::PathBuf;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use gst::prelude::*;
@@ -121,3 +123,28 @@ pub fn rois(buffer: &gst::Buffer) -> Vec<(u32, u32, u32, u32)> {
 }
 
 pub const RGB: &str = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";
+
+/// target/<profile>; this test runs from target/<profile>/deps.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_owned()
+}
+
+/// A command that finds the plugin cargo built for these tests, and a registry of its own, in `scratch`.
+/// `cargo test` leaves the library in deps/ (`cargo build` also copies it up a level); a folder holding
+/// only it keeps GStreamer from scanning every other shared object there.
+pub fn with_built_plugin(program: impl AsRef<OsStr>, scratch: &Path) -> Command {
+    let built = ["deps", "."]
+        .iter()
+        .map(|dir| profile_dir().join(dir).join("libgstnfbmr.so"))
+        .find(|path| path.is_file())
+        .expect("libgstnfbmr.so built by cargo");
+    let plugins = scratch.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(built, plugins.join("libgstnfbmr.so")).unwrap();
+    let mut command = Command::new(program);
+    command
+        .env("GST_PLUGIN_PATH", plugins)
+        .env("GST_REGISTRY", scratch.join("registry.bin"));
+    command
+}

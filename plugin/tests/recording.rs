@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! pipelines/record.sh and pipelines/replay.sh as a station runs them, with the plugin cargo built: a
+//! lossless recording replays to the live verdicts exactly, and Ctrl-C leaves every frame inspected in a
+//! playable recording.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::models;
+use nfbmr::compare::{Comparison, read_results};
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../pipelines")
+        .join(name)
+}
+
+/// A script run with the built plugin, on the CPU, from `scratch`.
+fn run(name: &str, scratch: &Path) -> Command {
+    let mut command = common::with_built_plugin(script(name), scratch);
+    command.env("DEVICE", "cpu").current_dir(scratch);
+    command
+}
+
+fn succeeds(command: &mut Command) {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Replays `recording` into `RESULTS=name` in `scratch`; returns the file.
+fn replay(recording: &Path, scratch: &Path, name: &str) -> PathBuf {
+    let results = scratch.join(name);
+    succeeds(
+        run("replay.sh", scratch)
+            .env("RESULTS", &results)
+            .arg(recording)
+            .arg(&models().first),
+    );
+    results
+}
+
+#[test]
+fn a_lossless_recording_replays_to_the_live_verdicts_exactly() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = scratch.path().join("recording");
+    succeeds(
+        run("record.sh", scratch.path())
+            .env("LOSSLESS", "1")
+            .env("SEGMENT_SECONDS", "1")
+            .env(
+                "SOURCE",
+                "videotestsrc num-buffers=25 pattern=ball ! video/x-raw,width=96,height=64,framerate=10/1",
+            )
+            .args(["-".as_ref(), models().first.as_os_str(), recording.as_os_str()]),
+    );
+    let segments = std::fs::read_dir(&recording)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("original-")
+        })
+        .count();
+    assert!(segments >= 2, "rolling segments: {segments}");
+    let live = read_results(&recording.join("results.jsonl")).unwrap();
+    let replayed = read_results(&replay(&recording, scratch.path(), "replay.jsonl")).unwrap();
+    assert_eq!(live.len(), 25);
+    let comparison = Comparison::of(&live, &replayed);
+    assert!(comparison.agrees_within(0.0), "{comparison:?}");
+
+    // A recording folder is not written twice.
+    let again = run("record.sh", scratch.path())
+        .env("SOURCE", "videotestsrc num-buffers=1")
+        .args([
+            "-".as_ref(),
+            models().first.as_os_str(),
+            recording.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a recording"));
+}
+
+#[test]
+fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = scratch.path().join("recording");
+    let mut child = run("record.sh", scratch.path())
+        .env("SEGMENT_SECONDS", "1")
+        .env(
+            "SOURCE",
+            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=96,height=64,framerate=15/1",
+        )
+        .args(["-".as_ref(), models().first.as_os_str(), recording.as_os_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once a second of frames has been inspected (start-up scans a fresh registry and loads the model).
+    let results = recording.join("results.jsonl");
+    let inspected = || read_results(&results).map_or(0, |frames| frames.len());
+    for _ in 0..600 {
+        if inspected() >= 15 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGINT, as Ctrl-C sends it.
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        child.wait().unwrap().success(),
+        "record.sh ends cleanly on Ctrl-C"
+    );
+    let live = read_results(&results).unwrap();
+    assert!(live.len() >= 15, "{} frames inspected", live.len());
+    // Every segment decodes, and together they hold every inspected frame.
+    let replayed = read_results(&replay(&recording, scratch.path(), "replay.jsonl")).unwrap();
+    assert_eq!(replayed.len(), live.len());
+}
