@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! pipelines/record.sh and pipelines/replay.sh as a station runs them, with the plugin cargo built: a
-//! lossless recording replays to the live verdicts exactly, and Ctrl-C leaves every frame inspected in a
-//! playable recording.
+//! The station scripts of pipelines/ as a station runs them, with the plugin cargo built: inspecting a
+//! camera, recording (a lossless recording replays to the live verdicts exactly; Ctrl-C leaves every frame
+//! inspected in a playable recording; a kill leaves every closed segment playable) and replaying.
 
 mod common;
 
@@ -133,4 +133,82 @@ fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
     // Every segment decodes, and together they hold every inspected frame.
     let replayed = read_results(&replay(&recording, scratch.path(), "replay.jsonl")).unwrap();
     assert_eq!(replayed.len(), live.len());
+}
+
+#[test]
+fn a_killed_recording_keeps_every_closed_segment_playable() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = scratch.path().join("recording");
+    let mut child = run("record.sh", scratch.path())
+        .env("SEGMENT_SECONDS", "1")
+        .env(
+            "SOURCE",
+            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=96,height=64,framerate=15/1",
+        )
+        .args(["-".as_ref(), models().first.as_os_str(), recording.as_os_str()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let segments = || {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&recording)
+            .map(|entries| entries.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("original-")
+        });
+        names.sort();
+        names
+    };
+    // Segments close at keyframes, every 2 s here: wait for three, then kill as a power cut would.
+    for _ in 0..600 {
+        if segments().len() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let written = segments();
+    assert!(written.len() >= 3, "{written:?}");
+    for (i, segment) in written[..written.len() - 1].iter().enumerate() {
+        let name = format!("segment-{i}.jsonl");
+        let frames = read_results(&replay(segment, scratch.path(), &name)).unwrap();
+        assert!(
+            frames.len() >= 15,
+            "{}: {} frames",
+            segment.display(),
+            frames.len()
+        );
+    }
+}
+
+#[test]
+fn inspect_camera_takes_any_source_and_writes_every_verdict() {
+    let scratch = tempfile::tempdir().unwrap();
+    succeeds(
+        run("inspect-camera.sh", scratch.path())
+            .env(
+                "SOURCE",
+                "videotestsrc num-buffers=12 ! video/x-raw,width=96,height=64",
+            )
+            .env("SINK", "fakesink")
+            .env("NFBMR_OPTIONS", "inference-interval=3")
+            .arg(&models().first),
+    );
+    // Every third frame is scored.
+    let frames = read_results(&scratch.path().join("results.jsonl")).unwrap();
+    assert_eq!(
+        frames.iter().map(|f| f.frame).collect::<Vec<_>>(),
+        [0, 3, 6, 9]
+    );
+    let missing = run("inspect-camera.sh", scratch.path())
+        .arg(scratch.path().join("none.nfbmr"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("none.nfbmr does not exist"));
 }
