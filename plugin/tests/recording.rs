@@ -92,11 +92,9 @@ fn a_lossless_recording_replays_to_the_live_verdicts_exactly() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a recording"));
 }
 
-#[test]
-fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
-    let scratch = tempfile::tempdir().unwrap();
-    let recording = scratch.path().join("recording");
-    let mut child = run("record.sh", scratch.path())
+/// record.sh on a live 15 frames/s source in 1 s segments, running in the background.
+fn record_live(scratch: &Path, recording: &Path) -> std::process::Child {
+    run("record.sh", scratch)
         .env("SEGMENT_SECONDS", "1")
         .env(
             "SOURCE",
@@ -106,7 +104,14 @@ fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = scratch.path().join("recording");
+    let mut child = record_live(scratch.path(), &recording);
     // Once a second of frames has been inspected (start-up scans a fresh registry and loads the model).
     let results = recording.join("results.jsonl");
     let inspected = || read_results(&results).map_or(0, |frames| frames.len());
@@ -139,17 +144,7 @@ fn ctrl_c_leaves_every_inspected_frame_in_a_playable_recording() {
 fn a_killed_recording_keeps_every_closed_segment_playable() {
     let scratch = tempfile::tempdir().unwrap();
     let recording = scratch.path().join("recording");
-    let mut child = run("record.sh", scratch.path())
-        .env("SEGMENT_SECONDS", "1")
-        .env(
-            "SOURCE",
-            "videotestsrc is-live=true pattern=ball ! video/x-raw,width=96,height=64,framerate=15/1",
-        )
-        .args(["-".as_ref(), models().first.as_os_str(), recording.as_os_str()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = record_live(scratch.path(), &recording);
     let segments = || {
         let mut names: Vec<PathBuf> = std::fs::read_dir(&recording)
             .map(|entries| entries.map(|e| e.unwrap().path()).collect())
