@@ -25,12 +25,9 @@
 #
 # Usage: pipelines/demo.sh [--help]
 set -euo pipefail
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-    exit 0
-fi
-
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/pipeline-env.sh"
+help_or_usage 0 "$@"
+
 cd "$NFBMR_ROOT"
 OUT="${OUT:-demo-out}"
 CLASS="${CLASS:-1}"

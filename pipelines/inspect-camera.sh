@@ -19,12 +19,9 @@
 #
 # Usage: pipelines/inspect-camera.sh [MODEL] [--help]
 set -euo pipefail
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-    exit 0
-fi
-model="${1:-demo-out/part.nfbmr}"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/pipeline-env.sh"
+help_or_usage 0 "$@"
+model="${1:-demo-out/part.nfbmr}"
 CAMERA="${CAMERA:-/dev/video0}"
 SOURCE="${SOURCE:-v4l2src device=$CAMERA}"
 SINK="${SINK:-autovideosink}"

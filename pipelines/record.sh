@@ -26,13 +26,9 @@
 #
 # Usage: pipelines/record.sh URI MODEL OUTDIR [--help]
 set -euo pipefail
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ] || [ $# -lt 3 ]; then
-    sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-    [ $# -ge 3 ] || [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ] || exit 2
-    exit 0
-fi
-uri="$1" model="$2" out="$3"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/pipeline-env.sh"
+help_or_usage 3 "$@"
+uri="$1" model="$2" out="$3"
 SEGMENT_SECONDS="${SEGMENT_SECONDS:-60}"
 RESULTS="${RESULTS:-$out/results.jsonl}"
 

@@ -17,13 +17,9 @@
 #
 # Usage: pipelines/replay.sh RECORDING MODEL [--help]
 set -euo pipefail
-if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ] || [ $# -lt 2 ]; then
-    sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
-    [ $# -ge 2 ] || [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ] || exit 2
-    exit 0
-fi
-recording="$1" model="$2"
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/pipeline-env.sh"
+help_or_usage 2 "$@"
+recording="$1" model="$2"
 RESULTS="${RESULTS:-results.jsonl}"
 
 [ -f "$model" ] || { echo "replay.sh: model $model does not exist" >&2; exit 1; }

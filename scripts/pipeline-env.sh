@@ -2,6 +2,8 @@
 # Sourced by pipelines/*.sh: the checkout's environment, the plugin cargo built in target/release as
 # GST_PLUGIN_PATH unless the caller set one (an installed plugin is found without it), and the element's
 # device properties for DEVICE (auto, cpu, cuda or cuda:N, as the CLI takes it) in the array NFBMR_DEVICE.
+# Scripts call `help_or_usage N "$@"` first: --help prints their header comment, fewer than N arguments too
+# (as an error).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 export GST_PLUGIN_PATH="${GST_PLUGIN_PATH:-$NFBMR_ROOT/target/release}"
 DEVICE="${DEVICE:-auto}"
@@ -10,3 +12,22 @@ case "$DEVICE" in
     cuda:*) NFBMR_DEVICE=(device=cuda "device-index=${DEVICE#cuda:}") ;;
     *) NFBMR_DEVICE=("device=$DEVICE") ;;
 esac
+# The checkout's own programs (nfbmr-rtsp-serve) when built; installed ones are on PATH already.
+if [ -d "$NFBMR_ROOT/target/release" ]; then
+    export PATH="$NFBMR_ROOT/target/release:$PATH"
+fi
+
+help_or_usage() {
+    local needed="$1"
+    shift
+    local header
+    header="$(sed -n '3,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//')"
+    if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+        echo "$header"
+        exit 0
+    fi
+    if [ $# -lt "$needed" ]; then
+        echo "$header" >&2
+        exit 2
+    fi
+}

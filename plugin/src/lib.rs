@@ -14,9 +14,39 @@ mod nfbmr;
 pub use meta::NfbmrMeta;
 pub use nfbmr::{Colormap, Device, Nfbmr};
 
+use gst::prelude::*;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
-    nfbmr::register(plugin)
+    nfbmr::register(plugin)?;
+    register_fallbacksrc(plugin)
+}
+
+/// Registers gst-plugins-rs' `fallbacksrc` and `fallbackswitch` as features of this plugin, so that the
+/// registry remembers them and `gst-launch-1.0 fallbacksrc …` works on a station with nothing else installed;
+/// skipped when another plugin already provides them.
+fn register_fallbacksrc(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    let elsewhere = gst::ElementFactory::find("fallbacksrc").is_some_and(|factory| {
+        factory
+            .plugin_name()
+            .is_some_and(|name| name != plugin.plugin_name())
+    });
+    if elsewhere {
+        return Ok(());
+    }
+    // SAFETY: the descriptor is a static of the linked crate, and its `plugin_init` only registers element
+    // types with the plugin it is given, which is alive for this whole call.
+    let registered = unsafe {
+        let descriptor = &*gstfallbackswitch::plugin_desc::gst_plugin_fallbackswitch_get_desc();
+        descriptor.plugin_init.is_some_and(|init| {
+            init(glib::translate::ToGlibPtr::to_glib_none(plugin).0) != glib::ffi::GFALSE
+        })
+    };
+    if registered {
+        Ok(())
+    } else {
+        Err(glib::bool_error!("Failed to register fallbacksrc"))
+    }
 }
 
 gst::plugin_define!(

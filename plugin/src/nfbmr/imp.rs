@@ -4,6 +4,7 @@
 //! [`super::engine`], the outputs in [`super::outputs`] and the overlay in [`super::overlay`].
 
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
 
 use gst::glib;
 use gst::prelude::*;
@@ -17,9 +18,10 @@ use nfbmr::events::{Debouncer, FrameTime};
 use nfbmr::{PixelLayout, Verdict};
 
 use super::engine::{Engine, Failure, LoadedModel};
-use super::outputs::{Report, ResultsFile, event_line, event_message};
+use super::outputs::{Report, ResultsFile, event_line, event_message, outage_message};
 use super::overlay;
 use super::settings::Settings;
+use super::source::{OutageRecord, Outages, SourceWatch, reconnecting_source_of};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -39,13 +41,17 @@ struct State {
     events: Debouncer,
     /// The last verdict, which frames skipped by `inference-interval` carry.
     last: Option<Arc<Verdict>>,
-    results: Option<ResultsFile>,
+    /// The reconnecting source upstream, when there is one.
+    _source: Option<SourceWatch>,
 }
 
 #[derive(Default)]
 pub struct Nfbmr {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// Apart from the state: outages are recorded from the source's thread while a frame is scored.
+    results: Mutex<Option<ResultsFile>>,
+    outages: Mutex<Outages>,
 }
 
 fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
@@ -88,7 +94,8 @@ impl Nfbmr {
         }
     }
 
-    fn write_result(&self, results_file: &mut Option<ResultsFile>, line: &str) {
+    fn write_result(&self, line: &str) {
+        let mut results_file = self.results.lock().unwrap();
         let Some(results) = results_file.as_mut() else {
             return;
         };
@@ -134,6 +141,66 @@ impl Nfbmr {
             verdict.threshold
         );
         Ok(verdict)
+    }
+
+    /// Follows the reconnecting source upstream, if any: outages start and end with its status.
+    fn watch_source(&self) -> Option<SourceWatch> {
+        let source = reconnecting_source_of(self.obj().upcast_ref())?;
+        let element = self.obj().downgrade();
+        let watch = SourceWatch::follow(source, move |status| {
+            if let Some(element) = element.upgrade() {
+                element.imp().source_status_changed(status);
+            }
+        });
+        gst::info!(CAT, imp = self, "Following the status of {}", watch.name());
+        Some(watch)
+    }
+
+    fn source_status_changed(&self, status: &str) {
+        let record = self
+            .outages
+            .lock()
+            .unwrap()
+            .observe(status, SystemTime::now());
+        if let Some(record) = record {
+            self.report_outage(&record);
+        }
+    }
+
+    /// Whether the frame arriving now is scored: not during an outage.
+    fn camera_frame(&self) -> bool {
+        let mut outages = self.outages.lock().unwrap();
+        let record = outages.frame_arrived(SystemTime::now());
+        let scoring = outages.scoring();
+        drop(outages);
+        if let Some(record) = record {
+            self.report_outage(&record);
+        }
+        scoring
+    }
+
+    fn report_outage(&self, record: &OutageRecord) {
+        self.write_result(&serde_json::to_string(&record).expect("outages serialise"));
+        self.post(outage_message(record));
+        if record.outage == "start" {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Read,
+                [
+                    "Camera unavailable (source {}): inspection paused until it is back",
+                    record.status
+                ]
+            );
+        } else {
+            gst::element_imp_info!(
+                self,
+                gst::ResourceError::Read,
+                [
+                    "Camera back after {:.1} s: inspecting again",
+                    record.duration.unwrap_or_default()
+                ]
+            );
+        }
     }
 
     fn post(&self, structure: gst::Structure) {
@@ -264,7 +331,7 @@ impl BaseTransformImpl for Nfbmr {
                 ["No CUDA device available: running on the CPU"]
             );
         }
-        let results = match &settings.results_location {
+        *self.results.lock().unwrap() = match &settings.results_location {
             Some(path) => Some(ResultsFile::open(path).map_err(|err| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
@@ -273,6 +340,11 @@ impl BaseTransformImpl for Nfbmr {
             })?),
             None => None,
         };
+        let source = self.watch_source();
+        let stand_ins = source
+            .as_ref()
+            .is_some_and(SourceWatch::substitutes_pictures);
+        *self.outages.lock().unwrap() = Outages::new(stand_ins);
         *self.state.lock().unwrap() = Some(State {
             engine,
             model,
@@ -281,14 +353,14 @@ impl BaseTransformImpl for Nfbmr {
             frames: 0,
             events: Debouncer::new(settings.events),
             last: None,
-            results,
+            _source: source,
         });
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(mut state) = self.state.lock().unwrap().take()
-            && let Some(mut results) = state.results.take()
+        drop(self.state.lock().unwrap().take());
+        if let Some(mut results) = self.results.lock().unwrap().take()
             && let Err(err) = results.flush()
         {
             gst::element_imp_warning!(
@@ -315,11 +387,17 @@ impl BaseTransformImpl for Nfbmr {
         &self,
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let camera_frame = self.camera_frame();
         let settings = self.settings.lock().unwrap().clone();
         let mut guard = self.state.lock().unwrap();
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
+        if !camera_frame {
+            // A stand-in picture from the source while the camera is away: passed on as it is.
+            state.frames += 1;
+            return Ok(gst::FlowSuccess::Ok);
+        }
         if state.model_changes != settings.model_changes {
             self.swap_model(state, &settings);
         }
@@ -356,10 +434,10 @@ impl BaseTransformImpl for Nfbmr {
             gst::FlowError::Error
         })?;
         if inferred {
-            self.write_result(&mut state.results, &report.json_line(state.frames));
+            self.write_result(&report.json_line(state.frames));
         }
         if let Some(event) = &event {
-            self.write_result(&mut state.results, &event_line(event, &model_id));
+            self.write_result(&event_line(event, &model_id));
         }
         if settings.overlay {
             overlay::draw(buffer, frame, &settings.style, &verdict).map_err(|err| {

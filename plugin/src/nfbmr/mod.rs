@@ -35,6 +35,7 @@ mod imp;
 mod outputs;
 mod overlay;
 mod settings;
+mod source;
 mod worker;
 
 use gst::glib;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use nfbmr::events::Event;
 use nfbmr::{FrameRegion, Verdict};
 
+use super::source::OutageRecord;
 use crate::meta::{NfbmrMeta, set_decision};
 
 /// ROI type and param structure name of defect regions.
@@ -134,6 +135,19 @@ pub fn event_line(event: &Event, model_id: &str) -> String {
         model_id: &'a str,
     }
     serde_json::to_string(&Line { event, model_id }).expect("events serialise")
+}
+
+/// The element message `nfbmr-outage`.
+pub fn outage_message(record: &OutageRecord) -> gst::Structure {
+    let mut s = gst::Structure::new_empty("nfbmr-outage");
+    s.set("outage", record.outage);
+    s.set("id", record.id);
+    s.set("status", &record.status);
+    s.set("timestamp", record.timestamp);
+    if let Some(duration) = record.duration {
+        s.set("duration", gst::ClockTime::from_seconds_f64(duration));
+    }
+    s
 }
 
 fn region_structure(region: &FrameRegion) -> gst::Structure {
