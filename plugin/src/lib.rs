@@ -10,15 +10,31 @@
  */
 pub mod meta;
 mod nfbmr;
+mod nfbmrclips;
 
 pub use meta::NfbmrMeta;
 pub use nfbmr::{Colormap, Device, Nfbmr};
+pub use nfbmrclips::NfbmrClips;
 
 use gst::prelude::*;
+
+/// The always-present `sink` and `src` pads of a filter, both of `caps`.
+pub(crate) fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
+    })
+    .collect()
+}
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     nfbmr::register(plugin)?;
+    nfbmrclips::register(plugin)?;
     register_fallbacksrc(plugin)
 }
 

@@ -348,22 +348,7 @@ fn setting_the_model_does_not_wait_for_a_frame_being_scored() {
 
 #[test]
 fn defect_intervals_become_debounced_events_on_the_bus_in_the_meta_and_the_json_lines() {
-    // Two pictures, the one with a dark patch scoring higher; the threshold between them.
-    let plain = common::pixels(64, 48, 3, 8);
-    let mut patched = plain.clone();
-    for y in 18..30 {
-        patched[(y * 64 + 26) * 3..(y * 64 + 38) * 3].fill(0);
-    }
-    let (plain_raw, patched_raw) = (
-        common::raw_score(&plain, 64, 48, PixelLayout::RGB),
-        common::raw_score(&patched, 64, 48, PixelLayout::RGB),
-    );
-    let (good, defect) = if patched_raw > plain_raw {
-        (plain, patched)
-    } else {
-        (patched, plain)
-    };
-    let threshold = (plain_raw + patched_raw) / 2.0;
+    let (good, defect, threshold) = common::good_and_defect_pictures();
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.jsonl");
     let mut h = harness(

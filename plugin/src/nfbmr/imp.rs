@@ -4,7 +4,6 @@
 //! [`super::engine`], the outputs in [`super::outputs`] and the overlay in [`super::overlay`].
 
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::SystemTime;
 
 use gst::glib;
 use gst::prelude::*;
@@ -14,14 +13,16 @@ use gst_base::subclass::BaseTransformMode;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use nfbmr::events::{Debouncer, FrameTime};
+use nfbmr::events::{Debouncer, Event, FrameTime};
 use nfbmr::{PixelLayout, Verdict};
 
 use super::engine::{Engine, Failure, LoadedModel};
-use super::outputs::{Report, ResultsFile, event_line, event_message, outage_message};
+use super::outputs::{Report, ResultsFile, event_line, event_message};
 use super::overlay;
 use super::settings::Settings;
-use super::source::{OutageRecord, Outages, SourceWatch, reconnecting_source_of};
+
+mod outages;
+use super::source::{Outages, SourceWatch};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -143,64 +144,74 @@ impl Nfbmr {
         Ok(verdict)
     }
 
-    /// Follows the reconnecting source upstream, if any: outages start and end with its status.
-    fn watch_source(&self) -> Option<SourceWatch> {
-        let source = reconnecting_source_of(self.obj().upcast_ref())?;
-        let element = self.obj().downgrade();
-        let watch = SourceWatch::follow(source, move |status| {
-            if let Some(element) = element.upgrade() {
-                element.imp().source_status_changed(status);
-            }
-        });
-        gst::info!(CAT, imp = self, "Following the status of {}", watch.name());
-        Some(watch)
-    }
-
-    fn source_status_changed(&self, status: &str) {
-        let record = self
-            .outages
-            .lock()
-            .unwrap()
-            .observe(status, SystemTime::now());
-        if let Some(record) = record {
-            self.report_outage(&record);
-        }
-    }
-
-    /// Whether the frame arriving now is scored: not during an outage.
-    fn camera_frame(&self) -> bool {
-        let mut outages = self.outages.lock().unwrap();
-        let record = outages.frame_arrived(SystemTime::now());
-        let scoring = outages.scoring();
-        drop(outages);
-        if let Some(record) = record {
-            self.report_outage(&record);
-        }
-        scoring
-    }
-
-    fn report_outage(&self, record: &OutageRecord) {
-        self.write_result(&serde_json::to_string(&record).expect("outages serialise"));
-        self.post(outage_message(record));
-        if record.outage == "start" {
-            gst::element_imp_warning!(
-                self,
-                gst::ResourceError::Read,
-                [
-                    "Camera unavailable (source {}): inspection paused until it is back",
-                    record.status
-                ]
-            );
-        } else {
+    /// Starts the inference thread and loads the model on it.
+    fn start_engine(
+        &self,
+        settings: &Settings,
+    ) -> Result<(Engine, LoadedModel), gst::ErrorMessage> {
+        let path = settings.model.as_deref().ok_or_else(|| {
+            gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ["No model: set the 'model' property to a .nfbmr file"]
+            )
+        })?;
+        let device = settings.device_spec();
+        let (engine, loaded) = Engine::start(path, device).map_err(|err| {
+            gst::error_msg!(
+                gst::CoreError::Failed,
+                ["Cannot start the inference thread: {err}"]
+            )
+        })?;
+        let model = loaded.map_err(|failure| {
+            let kind = match failure {
+                Failure::Model(nfbmr::Error::Device(_)) => gst::ResourceError::NotFound,
+                _ => gst::ResourceError::OpenRead,
+            };
+            gst::error_msg!(kind, ["{failure}"])
+        })?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "Loaded model {} ({}) on {}",
+            model.path.display(),
+            model.id,
+            model.device
+        );
+        if device == nfbmr::DeviceSpec::Auto && !model.on_cuda {
             gst::element_imp_info!(
                 self,
-                gst::ResourceError::Read,
-                [
-                    "Camera back after {:.1} s: inspecting again",
-                    record.duration.unwrap_or_default()
-                ]
+                gst::ResourceError::Settings,
+                ["No CUDA device available: running on the CPU"]
             );
         }
+        Ok((engine, model))
+    }
+
+    fn paint(
+        &self,
+        buffer: &mut gst::BufferRef,
+        frame: (&gst_video::VideoInfo, PixelLayout),
+        settings: &Settings,
+        verdict: &Verdict,
+    ) -> Result<(), gst::FlowError> {
+        overlay::draw(buffer, frame, &settings.style, verdict).map_err(|err| {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Failed,
+                ["Cannot paint the overlay: {err}"]
+            );
+            gst::FlowError::Error
+        })
+    }
+
+    /// A defect event's start or end: on the bus, and in-band ahead of the frame for nfbmrclips.
+    fn announce(&self, event: &Event) {
+        let structure = event_message(event);
+        let _ = self
+            .obj()
+            .src_pad()
+            .push_event(gst::event::CustomDownstream::new(structure.clone()));
+        self.post(structure);
     }
 
     fn post(&self, structure: gst::Structure) {
@@ -275,15 +286,7 @@ impl ElementImpl for Nfbmr {
                     F::Gray8,
                 ])
                 .build();
-            [
-                ("src", gst::PadDirection::Src),
-                ("sink", gst::PadDirection::Sink),
-            ]
-            .into_iter()
-            .map(|(name, direction)| {
-                gst::PadTemplate::new(name, direction, gst::PadPresence::Always, &caps).unwrap()
-            })
-            .collect()
+            crate::sink_and_src_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -296,41 +299,7 @@ impl BaseTransformImpl for Nfbmr {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let path = settings.model.as_deref().ok_or_else(|| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["No model: set the 'model' property to a .nfbmr file"]
-            )
-        })?;
-        let device = settings.device_spec();
-        let (engine, loaded) = Engine::start(path, device).map_err(|err| {
-            gst::error_msg!(
-                gst::CoreError::Failed,
-                ["Cannot start the inference thread: {err}"]
-            )
-        })?;
-        let model = loaded.map_err(|failure| {
-            let kind = match failure {
-                Failure::Model(nfbmr::Error::Device(_)) => gst::ResourceError::NotFound,
-                _ => gst::ResourceError::OpenRead,
-            };
-            gst::error_msg!(kind, ["{failure}"])
-        })?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "Loaded model {} ({}) on {}",
-            model.path.display(),
-            model.id,
-            model.device
-        );
-        if device == nfbmr::DeviceSpec::Auto && !model.on_cuda {
-            gst::element_imp_info!(
-                self,
-                gst::ResourceError::Settings,
-                ["No CUDA device available: running on the CPU"]
-            );
-        }
+        let (engine, model) = self.start_engine(&settings)?;
         *self.results.lock().unwrap() = match &settings.results_location {
             Some(path) => Some(ResultsFile::open(path).map_err(|err| {
                 gst::error_msg!(
@@ -357,7 +326,6 @@ impl BaseTransformImpl for Nfbmr {
         });
         Ok(())
     }
-
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         drop(self.state.lock().unwrap().take());
         if let Some(mut results) = self.results.lock().unwrap().take()
@@ -440,14 +408,7 @@ impl BaseTransformImpl for Nfbmr {
             self.write_result(&event_line(event, &model_id));
         }
         if settings.overlay {
-            overlay::draw(buffer, frame, &settings.style, &verdict).map_err(|err| {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Failed,
-                    ["Cannot paint the overlay: {err}"]
-                );
-                gst::FlowError::Error
-            })?;
+            self.paint(buffer, frame, &settings, &verdict)?;
         }
         state.frames += 1;
         // Posted without the state lock: a synchronous bus handler may set properties.
@@ -456,7 +417,7 @@ impl BaseTransformImpl for Nfbmr {
             self.post(report.message());
         }
         if let Some(event) = &event {
-            self.post(event_message(event));
+            self.announce(event);
         }
         Ok(gst::FlowSuccess::Ok)
     }

@@ -101,6 +101,26 @@ pub fn pixels(width: usize, height: usize, bytes_per_pixel: usize, seed: usize) 
         .collect()
 }
 
+/// Two 64×48 RGB pictures, a good one and one the first model scores higher (a dark patch, or its
+/// absence), and a threshold between their raw scores.
+pub fn good_and_defect_pictures() -> (Vec<u8>, Vec<u8>, f64) {
+    let plain = pixels(64, 48, 3, 8);
+    let mut patched = plain.clone();
+    for y in 18..30 {
+        patched[(y * 64 + 26) * 3..(y * 64 + 38) * 3].fill(0);
+    }
+    let (plain_raw, patched_raw) = (
+        raw_score(&plain, 64, 48, PixelLayout::RGB),
+        raw_score(&patched, 64, 48, PixelLayout::RGB),
+    );
+    let threshold = (plain_raw + patched_raw) / 2.0;
+    if patched_raw > plain_raw {
+        (plain, patched, threshold)
+    } else {
+        (patched, plain, threshold)
+    }
+}
+
 pub fn frame(width: usize, height: usize, bytes_per_pixel: usize, seed: usize) -> gst::Buffer {
     init();
     gst::Buffer::from_mut_slice(pixels(width, height, bytes_per_pixel, seed))

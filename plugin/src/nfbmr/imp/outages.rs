@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The element's side of camera outages: following the reconnecting source and reporting each outage.
+
+use std::time::SystemTime;
+
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use super::super::outputs::outage_message;
+use super::super::source::{OutageRecord, SourceWatch, reconnecting_source_of};
+use super::{CAT, Nfbmr};
+
+impl Nfbmr {
+    /// Follows the reconnecting source upstream, if any: outages start and end with its status.
+    pub(super) fn watch_source(&self) -> Option<SourceWatch> {
+        let source = reconnecting_source_of(self.obj().upcast_ref())?;
+        let element = self.obj().downgrade();
+        let watch = SourceWatch::follow(source, move |status| {
+            if let Some(element) = element.upgrade() {
+                element.imp().source_status_changed(status);
+            }
+        });
+        gst::info!(CAT, imp = self, "Following the status of {}", watch.name());
+        Some(watch)
+    }
+
+    fn source_status_changed(&self, status: &str) {
+        let record = self
+            .outages
+            .lock()
+            .unwrap()
+            .observe(status, SystemTime::now());
+        if let Some(record) = record {
+            self.report_outage(&record);
+        }
+    }
+
+    /// Whether the frame arriving now is scored: not during an outage.
+    pub(super) fn camera_frame(&self) -> bool {
+        let mut outages = self.outages.lock().unwrap();
+        let record = outages.frame_arrived(SystemTime::now());
+        let scoring = outages.scoring();
+        drop(outages);
+        if let Some(record) = record {
+            self.report_outage(&record);
+        }
+        scoring
+    }
+
+    fn report_outage(&self, record: &OutageRecord) {
+        self.write_result(&serde_json::to_string(&record).expect("outages serialise"));
+        self.post(outage_message(record));
+        if record.outage == "start" {
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Read,
+                [
+                    "Camera unavailable (source {}): inspection paused until it is back",
+                    record.status
+                ]
+            );
+        } else {
+            gst::element_imp_info!(
+                self,
+                gst::ResourceError::Read,
+                [
+                    "Camera back after {:.1} s: inspecting again",
+                    record.duration.unwrap_or_default()
+                ]
+            );
+        }
+    }
+}
