@@ -6,6 +6,8 @@
 #                                   with LOSSLESS=1, so that a replay reproduces the scores exactly)
 #   OUTDIR/annotated-NNNNN.ts        the same frames with the heatmap overlay, H.264 in MPEG-TS
 #   OUTDIR/results.jsonl             one JSON line per scored frame and per defect event
+#   OUTDIR/clips/event-NNNNN.mkv     one clip of the annotated stream per defect event, from PRE_ROLL_SECONDS
+#                                   before it to POST_ROLL_SECONDS after it, with event-NNNNN.json beside it
 # Ctrl-C (SIGINT) ends the stream cleanly: every segment is finalised and playable. A killed process
 # (SIGKILL, power loss) loses at most the segments being written: both containers are read without an
 # index at the end.
@@ -20,6 +22,9 @@
 #   SOURCE            a gst-launch fragment producing raw or decodable video, instead of URI
 #   SEGMENT_SECONDS   length of each segment                      (default: 60)
 #   LOSSLESS          1: record the original losslessly (FFV1)    (default: 0)
+#   CLIPS             0: no defect clips                          (default: 1)
+#   PRE_ROLL_SECONDS  clip time before each event                 (default: 5)
+#   POST_ROLL_SECONDS clip time after each event                  (default: 5)
 #   RESULTS           the JSON-lines file                         (default: OUTDIR/results.jsonl)
 #   DEVICE            auto, cpu, cuda or cuda:N                   (default: auto)
 #   NFBMR_OPTIONS     further properties of the element, e.g. "inference-interval=2 event-window=8"
@@ -48,8 +53,16 @@ else
     original="videoconvert ! x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 ! h264parse ! queue ! \
         splitmuxsink muxer-factory=mpegtsmux location=$out/original-%05d.ts"
 fi
-annotated="x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 ! h264parse ! queue ! \
-    splitmuxsink muxer-factory=mpegtsmux location=$out/annotated-%05d.ts"
+clips=""
+if [ "${CLIPS:-1}" = "1" ]; then
+    mkdir -p "$out/clips"
+    pre_roll_ns=$((${PRE_ROLL_SECONDS:-5} * 1000000000))
+    post_roll_ns=$((${POST_ROLL_SECONDS:-5} * 1000000000))
+    clips="nfbmrclips location=$out/clips/event-%05d.mkv pre-roll=$pre_roll_ns post-roll=$post_roll_ns !"
+fi
+# config-interval=-1: parameter sets at every keyframe, where segments and clips may start.
+annotated="x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 ! h264parse config-interval=-1 ! \
+    $clips queue ! splitmuxsink muxer-factory=mpegtsmux location=$out/annotated-%05d.ts"
 source_fragment="${SOURCE:-uridecodebin uri=$uri}"
 
 echo "record.sh: recording to $out (Ctrl-C to stop)" >&2

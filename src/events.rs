@@ -171,6 +171,19 @@ impl Debouncer {
         self.open = Some(open);
         Some(started)
     }
+
+    /// The stream ends at `at` (just after its last frame): ends the event in progress, at the first good
+    /// frame after its last defect if there was one.
+    pub fn finish(&mut self, at: FrameTime) -> Option<Event> {
+        self.recent.clear();
+        let open = self.open.take()?;
+        let end = if open.good_in_a_row > 0 {
+            open.first_good
+        } else {
+            at
+        };
+        Some(open.event("end", end))
+    }
 }
 
 #[cfg(test)]
@@ -287,5 +300,27 @@ mod tests {
         let end = debouncer.push(&verdict(0.1, 0), at(4)).unwrap();
         assert_eq!(serde_json::to_value(&end).unwrap()["peak-pts"], 30);
         assert_eq!(debouncer.current(), None);
+    }
+
+    #[test]
+    fn the_end_of_the_stream_ends_the_event_in_progress() {
+        let rules = EventRules {
+            start_frames: 2,
+            window: 2,
+            end_frames: 3,
+        };
+        let mut events = Debouncer::new(rules);
+        assert!(events.finish(at(0)).is_none());
+        events.push(&verdict(2.0, 2), at(1));
+        assert_eq!(events.push(&verdict(3.0, 2), at(2)).unwrap().event, "start");
+        let end = events.finish(at(3)).unwrap();
+        assert_eq!((end.event, end.id, end.at), ("end", 1, at(3)));
+        assert_eq!(end.peak_score, 3.0);
+        assert_eq!(events.current(), None);
+        // Ended by good frames too few to end it: dated at the first of them.
+        events.push(&verdict(2.0, 2), at(4));
+        events.push(&verdict(2.0, 2), at(5));
+        events.push(&verdict(0.5, 0), at(6));
+        assert_eq!(events.finish(at(7)).unwrap().at, at(6));
     }
 }

@@ -78,6 +78,30 @@ fn a_lossless_recording_replays_to_the_live_verdicts_exactly() {
     let comparison = Comparison::of(&live, &replayed);
     assert!(comparison.agrees_within(0.0), "{comparison:?}");
 
+    // The tiny model flags every frame of this pattern: one defect event, still open at the end of the
+    // stream, ends there; its clip holds every frame from the start (within the 5 s pre-roll).
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(recording.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .filter(|line: &serde_json::Value| line.get("event").is_some())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        (&events[1]["event"], &events[1]["pts"]),
+        (&"end".into(), &2_500_000_000u64.into())
+    );
+    let clip = recording.join("clips/event-00001.json");
+    let clip: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(clip).unwrap()).unwrap();
+    assert_eq!(clip["frames"], 25);
+    let frames = read_results(&replay(
+        &recording.join("clips/event-00001.mkv"),
+        scratch.path(),
+        "clip.jsonl",
+    ));
+    assert_eq!(frames.unwrap().len(), 25, "the clip decodes");
+
     // A recording folder is not written twice.
     let again = run("record.sh", scratch.path())
         .env("SOURCE", "videotestsrc num-buffers=1")

@@ -13,15 +13,15 @@ use gst_base::subclass::BaseTransformMode;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use nfbmr::events::{Debouncer, Event, FrameTime};
+use nfbmr::events::{Debouncer, FrameTime};
 use nfbmr::{PixelLayout, Verdict};
 
 use super::engine::{Engine, Failure, LoadedModel};
-use super::outputs::{Report, ResultsFile, event_line, event_message};
+use super::outputs::{Report, ResultsFile, event_line};
 use super::overlay;
 use super::settings::Settings;
 
-mod outages;
+mod announce;
 use super::source::{Outages, SourceWatch};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -40,6 +40,8 @@ struct State {
     info: Option<(gst_video::VideoInfo, PixelLayout)>,
     frames: u64,
     events: Debouncer,
+    /// Just after the last frame: where an event still open at the end of the stream ends.
+    stream_end: FrameTime,
     /// The last verdict, which frames skipped by `inference-interval` carry.
     last: Option<Arc<Verdict>>,
     /// The reconnecting source upstream, when there is one.
@@ -204,16 +206,6 @@ impl Nfbmr {
         })
     }
 
-    /// A defect event's start or end: on the bus, and in-band ahead of the frame for nfbmrclips.
-    fn announce(&self, event: &Event) {
-        let structure = event_message(event);
-        let _ = self
-            .obj()
-            .src_pad()
-            .push_event(gst::event::CustomDownstream::new(structure.clone()));
-        self.post(structure);
-    }
-
     fn post(&self, structure: gst::Structure) {
         let message = gst::message::Element::builder(structure)
             .src(&*self.obj())
@@ -321,6 +313,7 @@ impl BaseTransformImpl for Nfbmr {
             info: None,
             frames: 0,
             events: Debouncer::new(settings.events),
+            stream_end: FrameTime::default(),
             last: None,
             _source: source,
         });
@@ -338,6 +331,13 @@ impl BaseTransformImpl for Nfbmr {
             );
         }
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Eos(_) = event.view() {
+            self.end_open_event();
+        }
+        self.parent_sink_event(event)
     }
 
     fn before_transform(&self, buffer: &gst::BufferRef) {
@@ -388,6 +388,11 @@ impl BaseTransformImpl for Nfbmr {
         let event = inferred
             .then(|| state.events.push(&verdict, time))
             .flatten();
+        let duration = buffer.duration().unwrap_or_default();
+        state.stream_end = FrameTime {
+            pts: time.pts.map(|pts| pts + duration.nseconds()),
+            running_time: time.running_time.map(|t| t + duration.nseconds()),
+        };
         let model_id = state.model.id.clone();
         let report = Report {
             verdict: &verdict,

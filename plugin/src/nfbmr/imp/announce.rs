@@ -1,16 +1,44 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The element's side of camera outages: following the reconnecting source and reporting each outage.
+//! What the element announces beyond each frame's verdict: defect events (on the bus, in the JSON lines
+//! and in-band for nfbmrclips) and camera outages (following the reconnecting source upstream).
 
 use std::time::SystemTime;
 
 use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
 
-use super::super::outputs::outage_message;
+use nfbmr::events::Event;
+
+use super::super::outputs::{event_line, event_message, outage_message};
 use super::super::source::{OutageRecord, SourceWatch, reconnecting_source_of};
 use super::{CAT, Nfbmr};
 
 impl Nfbmr {
+    /// The stream ended: so does the defect event in progress.
+    pub(super) fn end_open_event(&self) {
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else { return };
+        let stream_end = state.stream_end;
+        let Some(event) = state.events.finish(stream_end) else {
+            return;
+        };
+        let model_id = state.model.id.clone();
+        drop(guard);
+        self.write_result(&event_line(&event, &model_id));
+        self.announce(&event);
+    }
+
+    /// A defect event's start or end: on the bus, and in-band ahead of the frame for nfbmrclips.
+    pub(super) fn announce(&self, event: &Event) {
+        let structure = event_message(event);
+        let _ = self
+            .obj()
+            .src_pad()
+            .push_event(gst::event::CustomDownstream::new(structure.clone()));
+        self.post(structure);
+    }
+
     /// Follows the reconnecting source upstream, if any: outages start and end with its status.
     pub(super) fn watch_source(&self) -> Option<SourceWatch> {
         let source = reconnecting_source_of(self.obj().upcast_ref())?;
