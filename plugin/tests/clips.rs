@@ -163,3 +163,27 @@ fn a_clip_folder_that_cannot_be_written_is_refused_at_start() {
     let err = run(&missing).unwrap_err();
     assert!(err.contains("Cannot write clips to"), "{err}");
 }
+
+#[test]
+fn a_clip_that_cannot_be_written_is_a_warning_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each file written is limited to 64 KiB: the clip's writes fail as on a full disk (SIGXFSZ ignored).
+    let pipeline = format!(
+        "gst-launch-1.0 videotestsrc num-buffers=40 pattern=snow ! video/x-raw,width=160,height=120,framerate=10/1 \
+         ! videoconvert ! nfbmr model={} device=cpu ! videoconvert ! x264enc tune=zerolatency key-int-max=5 \
+         ! h264parse config-interval=-1 ! nfbmrclips location={}/clip-%d.mkv ! fakesink",
+        models().first.display(),
+        dir.path().display()
+    );
+    let output = common::with_built_plugin("bash", dir.path())
+        .args([
+            "-c",
+            &format!("trap '' XFSZ; ulimit -f 64; exec {pipeline}"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("Cannot write clip"), "{stdout}");
+    assert!(stdout.contains("Got EOS"), "{stdout}");
+}

@@ -114,6 +114,19 @@ fn a_lossless_recording_replays_to_the_live_verdicts_exactly() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a recording"));
+    // Nor one that cannot be made (inside a file).
+    let unwritable = scratch.path().join("replay.jsonl").join("recording");
+    let refused = run("record.sh", scratch.path())
+        .env("SOURCE", "videotestsrc num-buffers=1")
+        .args([
+            "-".as_ref(),
+            models().first.as_os_str(),
+            unwritable.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("cannot create"));
 }
 
 /// record.sh on a live 15 frames/s source in 1 s segments, running in the background.
@@ -230,4 +243,39 @@ fn inspect_camera_takes_any_source_and_writes_every_verdict() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("none.nfbmr does not exist"));
+}
+
+/// `script` with its arguments under a 256 KiB limit on the size of each file it writes: writes past it fail
+/// (EFBIG, with SIGXFSZ ignored) as they would on a full disk.
+fn on_a_full_disk(script: &Path, scratch: &Path) -> Command {
+    let mut command = common::with_built_plugin("bash", scratch);
+    command
+        .args(["-c", "trap '' XFSZ; ulimit -f 256; exec \"$0\" \"$@\""])
+        .arg(script)
+        .env("DEVICE", "cpu")
+        .current_dir(scratch);
+    command
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_with_a_clear_error_and_what_was_written_stays_readable() {
+    let scratch = tempfile::tempdir().unwrap();
+    let recording = scratch.path().join("recording");
+    let output = on_a_full_disk(&script("record.sh"), scratch.path())
+        .env(
+            "SOURCE",
+            "videotestsrc num-buffers=300 pattern=snow ! video/x-raw,width=160,height=120,framerate=10/1",
+        )
+        .args(["-".as_ref(), models().first.as_os_str(), recording.as_os_str()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("Error while writing to file"), "{stderr}");
+    // Every verdict written is whole, and the segment cut short still plays.
+    let live = read_results(&recording.join("results.jsonl")).unwrap();
+    assert!(!live.is_empty());
+    let original = recording.join("original-00000.ts");
+    let replayed = read_results(&replay(&original, scratch.path(), "replay.jsonl")).unwrap();
+    assert!(!replayed.is_empty(), "the truncated segment decodes");
 }
