@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Datasets on disk: DAGM 2007, MVTec AD and a plain folder layout, and the synthetic generator.
+//! Datasets on disk: DAGM 2007, MVTec AD and a plain folder layout, the synthetic generator, and training
+//! frames picked from video.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ pub mod folder;
 pub mod mvtec;
 #[cfg(feature = "synth")]
 pub mod synth;
+pub mod video;
 
 /// One labelled image of a test (or training) split.
 #[derive(Clone, Debug, PartialEq, Eq)]

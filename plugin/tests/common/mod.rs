@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 #[path = "../../../tests/common/tiny.rs"]
-mod tiny;
+pub mod tiny;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ mod benchmark;
 mod calibrate;
 mod compare;
 mod eval;
+mod frames;
 mod info;
 mod progress;
 mod score;
@@ -34,6 +35,9 @@ struct Cli {
 enum Command {
     /// Write a synthetic DAGM-like dataset (textures with defects and masks, DAGM 2007 layout)
     Synth(synth::Args),
+    /// Pick training frames from footage of good parts (binary PNM pictures, as GStreamer's pnmenc writes
+    /// them): every Nth frame, near-duplicates skipped, written as PNG
+    Frames(frames::Args),
     /// Train a model on good images
     Train(train::Args),
     /// Score images with a model: score, verdict and optional heatmaps
@@ -66,6 +70,7 @@ struct DeviceArg {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Synth(args) => synth::run(args),
+        Command::Frames(args) => frames::run(args),
         Command::Train(args) => train::run(args),
         Command::Score(args) => score::run(args),
         Command::Calibrate(args) => calibrate::run(args),
