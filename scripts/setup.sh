@@ -13,7 +13,7 @@ cd "$NFBMR_ROOT"
 packages=(
     libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-    gstreamer1.0-libav gstreamer1.0-rtsp libgstrtspserver-1.0-dev meson ninja-build pkg-config python3-venv
+    gstreamer1.0-libav gstreamer1.0-rtsp libgstrtspserver-1.0-dev meson ninja-build patchelf pkg-config python3-venv
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 fonts-dejavu-core
 )
 missing=()
@@ -28,6 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# An install test stopped hard leaves the venv moved aside (scripts/test-install.sh): put it back.
+if [ ! -d "$NFBMR_VENV" ] && [ -d "$NFBMR_VENV.out-of-reach" ]; then
+    mv "$NFBMR_VENV.out-of-reach" "$NFBMR_VENV"
+fi
 # The venv is current when it was built from exactly this requirements file.
 stamp="$NFBMR_VENV/.requirements.sha256"
 wanted="$(sha256sum scripts/requirements.txt | cut -d' ' -f1)"
