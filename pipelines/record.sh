@@ -8,9 +8,9 @@
 #   OUTDIR/results.jsonl             one JSON line per scored frame and per defect event
 #   OUTDIR/clips/event-NNNNN.mkv     one clip of the annotated stream per defect event, from PRE_ROLL_SECONDS
 #                                   before it to POST_ROLL_SECONDS after it, with event-NNNNN.json beside it
-# Ctrl-C (SIGINT) ends the stream cleanly: every segment is finalised and playable. A killed process
-# (SIGKILL, power loss) loses at most the segments being written: both containers are read without an
-# index at the end.
+# Ctrl-C (SIGINT) ends the stream cleanly: every segment is finalised and playable. A file is recorded at
+# its own speed, like a camera. A killed process (SIGKILL, power loss) loses at most the segments being
+# written: both containers are read without an index at the end.
 #
 # Arguments:
 #   URI       anything uridecodebin plays: rtsp://…, file:///…, http://…; or a gst-launch source fragment
@@ -66,9 +66,11 @@ annotated="x264enc tune=zerolatency speed-preset=veryfast key-int-max=30 ! h264p
 source_fragment="${SOURCE:-uridecodebin uri=$uri}"
 
 echo "record.sh: recording to $out (Ctrl-C to stop)" >&2
-# -e: Ctrl-C sends EOS, which finalises every segment before the pipeline stops.
+# -e: Ctrl-C sends EOS, which finalises every segment before the pipeline stops. clocksync: a file plays at
+# its own speed, as a camera would (splitmuxsink in GStreamer 1.22 can stall at the end of a stream fed
+# faster than real time).
 # shellcheck disable=SC2086
-exec gst-launch-1.0 -e $source_fragment ! videoconvert ! video/x-raw,format=BGRx ! tee name=frames \
+exec gst-launch-1.0 -e $source_fragment ! clocksync ! videoconvert ! video/x-raw,format=BGRx ! tee name=frames \
     frames. ! queue ! $original max-size-time="$segment_ns" \
     frames. ! queue ! nfbmr model="$model" "${NFBMR_DEVICE[@]}" overlay=true results-location="$RESULTS" \
         ${NFBMR_OPTIONS:-} ! videoconvert ! $annotated max-size-time="$segment_ns"
