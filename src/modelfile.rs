@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The `.nfbmr` model file: one safetensors file holding every tensor a detector needs, backbone included,
-//! with the JSON [`ModelConfig`] under the `nfbmr` key of the header's `__metadata__`. No pickle anywhere.
+//! with the JSON [`ModelConfig`] under the `nfbmr` key of the header's `__metadata__`, and a checksum of the
+//! configuration and every tensor under `nfbmr-sha256`, so that a bad copy or a flipped bit is refused
+//! rather than silently changing every verdict. No pickle anywhere.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -16,6 +18,18 @@ use crate::error::{Error, Result};
 
 /// Metadata key of the JSON configuration.
 pub const CONFIG_KEY: &str = "nfbmr";
+/// Metadata key of the checksum: SHA-256 (hex) of the configuration and of every tensor's name, dtype,
+/// shape and data, in name order.
+pub const CHECKSUM_KEY: &str = "nfbmr-sha256";
+
+/// Whether a model file's contents were checked against the checksum it was written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    /// The checksum matched.
+    Verified,
+    /// Written before nfbmr wrote checksums: it cannot be checked.
+    Unchecked,
+}
 
 /// A model file read and checked, its tensors on the CPU.
 pub struct ModelFile {
@@ -23,6 +37,62 @@ pub struct ModelFile {
     pub tensors: HashMap<String, Tensor>,
     /// First 12 hex digits of the file's SHA-256: changes whenever the weights or thresholds do.
     pub id: String,
+    pub integrity: Integrity,
+}
+
+/// The checksum of a configuration and its tensors (name, dtype, shape, data), given in name order. Each
+/// part is preceded by its length, so that no two different contents hash alike by concatenation.
+fn content_checksum<'a>(
+    config_json: &str,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut hasher = Sha256::new();
+    let mut part = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    part(config_json.as_bytes());
+    for (name, dtype, shape, data) in tensors {
+        part(name.as_bytes());
+        part(format!("{dtype:?}").as_bytes());
+        let dims: Vec<u8> = shape
+            .iter()
+            .flat_map(|&d| (d as u64).to_le_bytes())
+            .collect();
+        part(&dims);
+        part(data);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks the file's contents against its checksum, when it has one.
+fn check_integrity(
+    file: &SafeTensors<'_>,
+    metadata: &HashMap<String, String>,
+    config_json: &str,
+) -> std::result::Result<Integrity, String> {
+    let Some(expected) = metadata.get(CHECKSUM_KEY) else {
+        return Ok(Integrity::Unchecked);
+    };
+    let mut tensors = file.tensors();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let actual = content_checksum(
+        config_json,
+        tensors
+            .iter()
+            .map(|(name, view)| (name.as_str(), view.dtype(), view.shape(), view.data())),
+    );
+    if &actual == expected {
+        Ok(Integrity::Verified)
+    } else {
+        Err("is damaged: its contents do not match the checksum it was written with (a bad copy or a \
+             flipped bit); copy it again from its source, or retrain"
+            .into())
+    }
 }
 
 fn kind_of(dtype: Dtype) -> Option<Kind> {
@@ -69,17 +139,17 @@ pub fn read(path: &Path) -> Result<ModelFile> {
     })?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| Error::model_file(path, format!("is not a safetensors file ({e})")))?;
-    let json = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(CONFIG_KEY))
-        .ok_or_else(|| {
+    let empty = HashMap::new();
+    let metadata = header.metadata().as_ref().unwrap_or(&empty);
+    let json = metadata.get(CONFIG_KEY).ok_or_else(|| {
             Error::model_file(
                 path,
                 "is a safetensors file but not an nfbmr model (no 'nfbmr' configuration in its metadata)",
             )
         })?;
     let config = parse_config(json).map_err(|problem| Error::model_file(path, problem))?;
+    let integrity = check_integrity(&file, metadata, json)
+        .map_err(|problem| Error::model_file(path, problem))?;
 
     let tensors = tensors_of(&file, path)?;
     let digest = Sha256::digest(&bytes);
@@ -88,6 +158,7 @@ pub fn read(path: &Path) -> Result<ModelFile> {
         config,
         tensors,
         id,
+        integrity,
     })
 }
 
@@ -131,6 +202,7 @@ pub fn write(path: &Path, config: &ModelConfig, tensors: &[(String, Tensor)]) ->
         let shape: Vec<usize> = tensor.size().iter().map(|&d| d as usize).collect();
         data.push((name.clone(), dtype, shape, bytes));
     }
+    data.sort_by(|a, b| a.0.cmp(&b.0));
     let views: BTreeMap<&str, TensorView<'_>> = data
         .iter()
         .map(|(name, dtype, shape, bytes)| {
@@ -140,7 +212,16 @@ pub fn write(path: &Path, config: &ModelConfig, tensors: &[(String, Tensor)]) ->
         })
         .collect::<Result<_>>()?;
     let json = serde_json::to_string(config).expect("configuration serialises");
-    let metadata = HashMap::from([(CONFIG_KEY.to_string(), json)]);
+    let checksum = content_checksum(
+        &json,
+        data.iter().map(|(name, dtype, shape, bytes)| {
+            (name.as_str(), *dtype, shape.as_slice(), bytes.as_slice())
+        }),
+    );
+    let metadata = HashMap::from([
+        (CONFIG_KEY.to_string(), json),
+        (CHECKSUM_KEY.to_string(), checksum),
+    ]);
     let serialised = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::model_file(path, format!("cannot serialise: {e}")))?;
 

@@ -153,3 +153,61 @@ fn a_failed_write_leaves_no_partial_model_behind() {
     assert!(err.contains("model.nfbmr"), "{err}");
     assert!(!target.exists());
 }
+
+#[test]
+fn a_flipped_bit_anywhere_in_the_model_is_refused_and_an_intact_file_is_verified() {
+    let (data, model) = common::untrained_model(64);
+    let dir = data.dir.path();
+    let good = dir.join("good.nfbmr");
+    model.save(&good).unwrap();
+    let read = modelfile::read(&good).unwrap();
+    assert_eq!(read.integrity, modelfile::Integrity::Verified);
+    let bytes = std::fs::read(&good).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    // One bit of a weight near the end of the data, and one of a threshold in the header's configuration:
+    // both still parse, both stay finite values, both are caught.
+    let threshold_at = 8
+        + std::str::from_utf8(&bytes[8..8 + header_len])
+            .unwrap()
+            .find("\\\"image\\\":")
+            .unwrap()
+        + 12;
+    for (what, at) in [("weight", bytes.len() - 5), ("threshold", threshold_at)] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x01;
+        let path = dir.join(format!("flipped-{what}.nfbmr"));
+        std::fs::write(&path, flipped).unwrap();
+        assert_mentions(&load_error(&path), &path, &["is damaged", "checksum"]);
+    }
+}
+
+#[test]
+fn nfbmr_info_checks_the_whole_file_and_says_whether_it_was_verified() {
+    let (data, model) = common::untrained_model(64);
+    let dir = data.dir.path();
+    let info = |path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+            .arg("info")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let good = dir.join("good.nfbmr");
+    model.save(&good).unwrap();
+    let described = info(&good);
+    assert!(described.status.success());
+    let stdout = String::from_utf8_lossy(&described.stdout);
+    assert!(stdout.contains("checksum     verified"), "{stdout}");
+
+    // A well-formed file whose tensor does not fit the network it names.
+    let name = model.tensors[0].0.clone();
+    let misshaped = dir.join("misshaped.nfbmr");
+    write_edited(&model, &misshaped, |tensors| {
+        let entry = tensors.iter_mut().find(|(n, _)| *n == name).unwrap();
+        entry.1 = entry.1.narrow(0, 0, 1);
+    });
+    let refused = info(&misshaped);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_mentions(&stderr, &misshaped, &[&name, "expected"]);
+}

@@ -8,7 +8,8 @@ use anyhow::Result;
 use serde_json::{Value, json};
 
 use nfbmr::config::ModelConfig;
-use nfbmr::modelfile::{self, ModelFile};
+use nfbmr::modelfile::{self, Integrity, ModelFile};
+use nfbmr::{Detector, DeviceSpec};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,12 +22,15 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let file = modelfile::read(&args.model)?;
+    // The whole file, as the element loads it: every tensor bound to the network it belongs to.
+    Detector::load(&args.model, DeviceSpec::Cpu)?;
     let size = std::fs::metadata(&args.model)?.len();
     if args.json {
         let mut value = serde_json::to_value(&file.config)?;
         value["model-id"] = json!(file.id);
         value["file-bytes"] = json!(size);
         value["tensors"] = json!(file.tensors.len());
+        value["checksum"] = json!(integrity_word(file.integrity));
         println!("{}", serde_json::to_string_pretty(&kebab_case(value))?);
     } else {
         describe(&args, &file, size);
@@ -47,6 +51,14 @@ fn kebab_case(value: Value) -> Value {
     }
 }
 
+/// How `info` names a file's integrity.
+fn integrity_word(integrity: Integrity) -> &'static str {
+    match integrity {
+        Integrity::Verified => "verified (SHA-256 of the configuration and every tensor)",
+        Integrity::Unchecked => "none (written before nfbmr wrote checksums: cannot be verified)",
+    }
+}
+
 fn describe(args: &Args, file: &ModelFile, size: u64) {
     let parameters: i64 = file.tensors.values().map(|t| t.numel() as i64).sum();
     let c: &ModelConfig = &file.config;
@@ -60,6 +72,7 @@ fn describe(args: &Args, file: &ModelFile, size: u64) {
         size as f64 / 1e6,
         file.tensors.len()
     );
+    println!("checksum     {}", integrity_word(file.integrity));
     println!(
         "backbone     {} at {}x{} px",
         c.backbone.id, c.image_size, c.image_size
