@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::backbone;
+
 /// Bumped whenever a reader of an older version could misread a newer file.
 pub const FORMAT_VERSION: u32 = 3;
 
@@ -41,6 +43,7 @@ impl ModelConfig {
                 self.image_size
             ));
         }
+        self.validate_network()?;
         for (k, scale) in self.scales.iter().enumerate() {
             if !positive(scale.forward_residual_unit) || !positive(scale.backward_residual_unit) {
                 return Err(format!(
@@ -61,8 +64,89 @@ impl ModelConfig {
                 self.backward_weight
             ));
         }
-        if !(self.blur_sigma.is_finite() && self.blur_sigma >= 0.0) {
-            return Err(format!("has invalid blur sigma {}", self.blur_sigma));
+        if !(self.blur_sigma.is_finite()
+            && (0.0..=self.image_size as f64).contains(&self.blur_sigma))
+        {
+            return Err(format!(
+                "has invalid blur sigma {:e} (0 to the image size)",
+                self.blur_sigma
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every size the network is built from, before anything is allocated: the scales against the
+    /// backbone (EfficientNet-Lite0's blocks fix each tap's channels and stride) and the flow's and the
+    /// mappers' widths within bounds, so that a damaged or hostile file cannot ask for terabytes.
+    fn validate_network(&self) -> Result<(), String> {
+        let backbone = &self.backbone;
+        let lite0 = match backbone.id.as_str() {
+            backbone::EFFICIENTNET_LITE0 => true,
+            backbone::TORCHSCRIPT => false,
+            other => return Err(format!("names unknown backbone '{other}'")),
+        };
+        if !(backbone.mean.iter().all(|m| m.is_finite())
+            && backbone.std.iter().all(|s| s.is_finite() && *s > 0.0))
+        {
+            return Err(
+                "has an invalid input normalisation (means finite, deviations positive)".into(),
+            );
+        }
+        if self.scales.len() > 16 {
+            return Err(format!(
+                "has {} feature scales, at most 16",
+                self.scales.len()
+            ));
+        }
+        let (channels, strides) = (
+            backbone::lite0_block_channels(),
+            backbone::lite0_block_strides(),
+        );
+        for (k, scale) in self.scales.iter().enumerate() {
+            let (expected_channels, side) = if lite0 {
+                let after_previous = k == 0 || scale.block > self.scales[k - 1].block;
+                if scale.block >= channels.len() || !after_previous {
+                    return Err(format!(
+                        "has scale {k} at block {}: blocks must ascend and be below {}",
+                        scale.block,
+                        channels.len()
+                    ));
+                }
+                let side = (self.image_size + strides[scale.block] - 1) / strides[scale.block];
+                (channels[scale.block], Some(side))
+            } else {
+                (scale.channels.clamp(1, 8192), None)
+            };
+            let sides_fit = match side {
+                Some(side) => scale.height == side && scale.width == side,
+                None => [scale.height, scale.width]
+                    .iter()
+                    .all(|&n| (1..=self.image_size).contains(&n)),
+            };
+            if scale.channels != expected_channels || !sides_fit {
+                return Err(format!(
+                    "has scale {k} of {} channels at {}x{}, which its backbone at {} px does not produce",
+                    scale.channels, scale.height, scale.width, self.image_size
+                ));
+            }
+            if !(1..=(4 * scale.channels).max(16)).contains(&scale.mapper_latent) {
+                return Err(format!(
+                    "has scale {k} with mapper width {}",
+                    scale.mapper_latent
+                ));
+            }
+        }
+        let flow = &self.flow;
+        let fits = (1..=64).contains(&flow.steps)
+            && flow.hidden_ratio > 0.0
+            && flow.hidden_ratio <= 16.0
+            && flow.clamp.is_finite()
+            && flow.clamp > 0.0;
+        if !fits {
+            return Err(format!(
+                "has an invalid flow ({} steps, hidden ratio {}, clamp {}): 1 to 64 steps, a ratio up to 16",
+                flow.steps, flow.hidden_ratio, flow.clamp
+            ));
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::frame::{self, Frame};
 use crate::model::NfBmr;
 use crate::model::backbone::Backbone;
-use crate::modelfile;
+use crate::modelfile::{self, CodePolicy};
 
 /// What the model saw in one frame, before any decision (see [`Detection::verdict`]).
 #[derive(Clone, Debug)]
@@ -40,10 +40,12 @@ pub struct Detector {
 }
 
 impl Detector {
-    /// Loads and validates a `.nfbmr` file onto a device.
-    pub fn load(path: &Path, device: DeviceSpec) -> Result<Self> {
+    /// Loads and validates a `.nfbmr` file onto a device; a file embedding TorchScript is refused unless
+    /// `code` allows it.
+    pub fn load(path: &Path, device: DeviceSpec, code: CodePolicy) -> Result<Self> {
         let device = device.resolve()?;
         let file = modelfile::read(path)?;
+        file.check_code(code, path)?;
         Self::from_tensors(file.config, file.tensors, file.id, device, path)
     }
 

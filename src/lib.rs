@@ -35,5 +35,6 @@ pub use detector::{Detection, Detector};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
 pub use frame::{Frame, PixelLayout};
+pub use modelfile::CodePolicy;
 pub use regions::Region;
 pub use verdict::{Criteria, FrameRegion, Verdict};

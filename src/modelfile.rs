@@ -31,6 +31,16 @@ pub enum Integrity {
     Unchecked,
 }
 
+/// Whether a model may run the TorchScript it embeds. TorchScript is a program, not data: loading it
+/// runs code from the file inside this process, so only files from a trusted source should be allowed to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CodePolicy {
+    /// A model carrying code is refused with an error saying how to allow it.
+    #[default]
+    Refuse,
+    Allow,
+}
+
 /// A model file read and checked, its tensors on the CPU.
 pub struct ModelFile {
     pub config: ModelConfig,
@@ -38,6 +48,29 @@ pub struct ModelFile {
     /// First 12 hex digits of the file's SHA-256: changes whenever the weights or thresholds do.
     pub id: String,
     pub integrity: Integrity,
+}
+
+impl ModelFile {
+    /// Whether the file embeds a TorchScript backbone, which is code (see [`CodePolicy`]).
+    pub fn carries_code(&self) -> bool {
+        self.config.backbone.id == crate::model::backbone::TORCHSCRIPT
+            || self
+                .tensors
+                .contains_key(crate::model::backbone::TORCHSCRIPT_TENSOR)
+    }
+
+    /// Refuses a file that carries code unless `policy` allows it.
+    pub fn check_code(&self, policy: CodePolicy, path: &Path) -> Result<()> {
+        if self.carries_code() && policy == CodePolicy::Refuse {
+            return Err(Error::model_file(
+                path,
+                "carries a TorchScript backbone, which is program code that would run inside this \
+                 process; it is refused unless you trust where the file came from and allow code \
+                 (element property allow-code=true, command-line flag --allow-code)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The checksum of a configuration and its tensors (name, dtype, shape, data), given in name order. Each

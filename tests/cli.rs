@@ -15,6 +15,25 @@ fn nfbmr(args: &[&str]) -> Output {
         .expect("nfbmr runs")
 }
 
+/// `nfbmr train` of a 64 px model for one epoch on the CPU, with `extra` arguments.
+fn train(data: &Path, model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--data",
+        path(data),
+        "--out",
+        path(model),
+        "--device",
+        "cpu",
+        "--image-size",
+        "64",
+        "--epochs",
+        "1",
+    ];
+    args.extend(extra);
+    nfbmr(&args)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -47,21 +66,7 @@ fn train_info_and_score_from_the_command_line() {
     }
     let model = data.dir.path().join("part.nfbmr");
     // The folder-layout root is accepted: its good/ subfolder is used.
-    let train = nfbmr(&[
-        "train",
-        "--data",
-        path(data.dir.path()),
-        "--out",
-        path(&model),
-        "--device",
-        "cpu",
-        "--image-size",
-        "64",
-        "--epochs",
-        "1",
-        "--hold-out",
-        "0.25",
-    ]);
+    let train = train(data.dir.path(), &model, &["--hold-out", "0.25"]);
     assert!(train.status.success(), "{}", text(&train.stderr));
     assert!(
         text(&train.stderr).contains("on 10 good images"),
@@ -300,4 +305,45 @@ fn compare_reports_the_largest_difference_and_exits_by_the_tolerance() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_model_carrying_torchscript_runs_only_with_allow_code() {
+    let data = common::dataset(Texture::Grain, 64, 4, 1);
+    let backbone = nfbmr::weights::cache_dir().join("reference/efficientnet-lite0-taps.pt");
+    let model = data.dir.path().join("scripted.nfbmr");
+    let torchscript = format!("torchscript:{}", path(&backbone));
+    let train = train(data.dir.path(), &model, &["--backbone", &torchscript]);
+    assert!(train.status.success(), "{}", text(&train.stderr));
+
+    let info = text(&nfbmr(&["info", path(&model)]).stdout);
+    assert!(
+        info.contains("TorchScript backbone: program code, not run"),
+        "{info}"
+    );
+    let info = text(&nfbmr(&["info", "--allow-code", path(&model)]).stdout);
+    assert!(info.contains("loaded and checked"), "{info}");
+    let json = nfbmr(&["info", "--json", path(&model)]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["carries-code"], true);
+    assert_eq!(json["loaded"], false);
+
+    let image = path(&data.good[0]);
+    let refused = nfbmr(&["score", "--model", path(&model), "--device", "cpu", image]);
+    assert!(!refused.status.success());
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("scripted.nfbmr") && stderr.contains("--allow-code"),
+        "{stderr}"
+    );
+    let allowed = nfbmr(&[
+        "score",
+        "--model",
+        path(&model),
+        "--device",
+        "cpu",
+        "--allow-code",
+        image,
+    ]);
+    assert!(allowed.status.success(), "{}", text(&allowed.stderr));
 }

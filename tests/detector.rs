@@ -10,7 +10,7 @@ use nfbmr::data::synth::Texture;
 use nfbmr::frame::{self, Frame, PixelLayout};
 use nfbmr::model::backbone;
 use nfbmr::train::BackboneChoice;
-use nfbmr::{Detector, DeviceSpec, weights};
+use nfbmr::{CodePolicy, Detector, DeviceSpec, weights};
 use tch::Device;
 
 fn scores(detector: &Detector, images: &[PathBuf]) -> Vec<f64> {
@@ -66,7 +66,7 @@ fn defects_score_above_good_parts_and_survive_save_and_load() {
 
     let path = data.dir.path().join("model.nfbmr");
     model.save(&path).unwrap();
-    let loaded = Detector::load(&path, DeviceSpec::Cpu).unwrap();
+    let loaded = Detector::load(&path, DeviceSpec::Cpu, CodePolicy::Refuse).unwrap();
     assert_eq!(loaded.config(), in_memory.config());
     for image in data.good.iter().chain(&data.defective) {
         let image = frame::load_rgb(image).unwrap();
@@ -158,7 +158,7 @@ fn maps_and_scales_follow_the_input_size_for_any_frame() {
 }
 
 #[test]
-fn a_torchscript_backbone_is_embedded_in_the_model_file() {
+fn a_torchscript_backbone_is_embedded_in_the_model_file_and_runs_only_when_allowed() {
     let data = common::dataset(Texture::Grain, 64, 4, 1);
     let reference = weights::cache_dir().join("reference/efficientnet-lite0-taps.pt");
     let copy = data.dir.path().join("backbone.pt");
@@ -174,7 +174,16 @@ fn a_torchscript_backbone_is_embedded_in_the_model_file() {
     let path = data.dir.path().join("ts.nfbmr");
     model.save(&path).unwrap();
     std::fs::remove_file(&copy).unwrap();
-    let detector = Detector::load(&path, DeviceSpec::Cpu).unwrap();
+    assert!(nfbmr::modelfile::read(&path).unwrap().carries_code());
+    let refused = Detector::load(&path, DeviceSpec::Cpu, CodePolicy::Refuse)
+        .err()
+        .expect("embedded code refused by default")
+        .to_string();
+    assert!(
+        refused.contains("ts.nfbmr") && refused.contains("allow-code"),
+        "{refused}"
+    );
+    let detector = Detector::load(&path, DeviceSpec::Cpu, CodePolicy::Allow).unwrap();
     assert_eq!(
         scores(&detector, &data.good),
         scores(&model.detector(Device::Cpu).unwrap(), &data.good)

@@ -6,11 +6,11 @@ mod common;
 use std::path::Path;
 
 use nfbmr::train::TrainedModel;
-use nfbmr::{Detector, DeviceSpec, modelfile};
+use nfbmr::{CodePolicy, Detector, DeviceSpec, modelfile};
 use tch::{Kind, Tensor};
 
 fn load_error(path: &Path) -> String {
-    match Detector::load(path, DeviceSpec::Cpu) {
+    match Detector::load(path, DeviceSpec::Cpu, CodePolicy::Refuse) {
         Ok(_) => panic!("{} loaded but should not", path.display()),
         Err(err) => err.to_string(),
     }
@@ -43,7 +43,7 @@ fn bad_model_files_are_refused_with_a_precise_message() {
     let dir = data.dir.path();
     let good = dir.join("good.nfbmr");
     model.save(&good).unwrap();
-    Detector::load(&good, DeviceSpec::Cpu).unwrap();
+    Detector::load(&good, DeviceSpec::Cpu, CodePolicy::Refuse).unwrap();
     let bytes = std::fs::read(&good).unwrap();
 
     let missing = dir.join("missing.nfbmr");
@@ -60,6 +60,23 @@ fn bad_model_files_are_refused_with_a_precise_message() {
     let truncated = dir.join("truncated.nfbmr");
     std::fs::write(&truncated, &bytes[..bytes.len() - 4096]).unwrap();
     assert_mentions(&load_error(&truncated), &truncated, &["truncated"]);
+
+    // A header claiming a 100 GB tensor is refused from the header: nothing that size is allocated.
+    let claims = dir.join("claims-100-gb.nfbmr");
+    let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + header_length]).unwrap();
+    header["huge"] = serde_json::json!({
+        "dtype": "F32",
+        "shape": [25_000_000_000u64],
+        "data_offsets": [0, 100_000_000_000u64],
+    });
+    let header = serde_json::to_vec(&header).unwrap();
+    let mut claimed = (header.len() as u64).to_le_bytes().to_vec();
+    claimed.extend(header);
+    claimed.extend(&bytes[8 + header_length..]);
+    std::fs::write(&claims, claimed).unwrap();
+    assert_mentions(&load_error(&claims), &claims, &["truncated or damaged"]);
 
     let foreign = dir.join("foreign.nfbmr");
     Tensor::write_safetensors(
@@ -210,4 +227,22 @@ fn nfbmr_info_checks_the_whole_file_and_says_whether_it_was_verified() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_mentions(&stderr, &misshaped, &[&name, "expected"]);
+}
+
+/// Every case the fuzzer (examples/fuzz_modelfile.rs) found crashing, hanging, allocating too much or
+/// failing without naming the file, before the fixes: each is now refused, quickly, with its name.
+#[test]
+fn fuzzer_findings_are_refused_with_a_message() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let started = std::time::Instant::now();
+        let err = load_error(&path);
+        assert!(started.elapsed().as_secs_f64() < 1.0, "{}", path.display());
+        assert_mentions(&err, &path, &[]);
+        eprintln!("{}: {err}", path.display());
+        found += 1;
+    }
+    assert!(found >= 8, "regression files in {}", dir.display());
 }

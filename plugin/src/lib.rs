@@ -18,6 +18,15 @@ pub use nfbmrclips::NfbmrClips;
 
 use gst::prelude::*;
 
+/// Locks `mutex`, even one a panic poisoned. gst-rs turns a panic in an element's virtual method into an
+/// element error and stops calling that element's methods; what may still run (a signal handler, the
+/// application reading a property) must not panic again and take the process down.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The always-present `sink` and `src` pads of a filter, both of `caps`.
 pub(crate) fn sink_and_src_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     [

@@ -295,13 +295,7 @@ fn a_new_model_is_swapped_in_at_the_next_frame_and_a_bad_one_is_refused() {
         common::Models::id(&models().second),
         "old model kept"
     );
-    let warning = bus
-        .pop_filtered(&[gst::MessageType::Warning])
-        .expect("a warning");
-    let gst::MessageView::Warning(w) = warning.view() else {
-        unreachable!()
-    };
-    let debug = w.debug().map(|d| d.to_string()).unwrap_or_default();
+    let debug = common::next_warning(&bus);
     assert!(
         debug.contains("corrupt.nfbmr") && debug.contains("second.nfbmr"),
         "{debug}"

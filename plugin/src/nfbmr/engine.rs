@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use gst_video::prelude::*;
-use nfbmr::{Criteria, Detector, DeviceSpec, Frame, PixelLayout, Verdict};
+use nfbmr::{CodePolicy, Criteria, Detector, DeviceSpec, Frame, PixelLayout, Verdict};
 
-use super::worker::Worker;
+use super::worker::{Stopped, Worker};
 
 /// What the streaming thread knows of the model on the inference thread.
 #[derive(Clone, Debug)]
@@ -30,8 +30,8 @@ pub enum Failure {
     Model(nfbmr::Error),
     /// The buffer could not be read as a frame of the negotiated caps.
     Unmapped,
-    /// The inference thread is gone (a job panicked).
-    Stopped,
+    /// The inference thread is gone (a job panicked): the model cannot be used any more.
+    Stopped(Stopped),
 }
 
 impl std::fmt::Display for Failure {
@@ -39,7 +39,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Model(err) => write!(f, "{err}"),
             Failure::Unmapped => f.write_str("cannot map the frame"),
-            Failure::Stopped => f.write_str("the inference thread stopped"),
+            Failure::Stopped(Stopped(why)) => write!(f, "the inference thread stopped: {why}"),
         }
     }
 }
@@ -49,21 +49,27 @@ impl Engine {
     pub fn start(
         path: &Path,
         device: DeviceSpec,
+        code: CodePolicy,
     ) -> std::io::Result<(Self, Result<LoadedModel, Failure>)> {
         let engine = Engine {
             worker: Worker::spawn(None)?,
         };
-        let loaded = engine.swap(path, device);
+        let loaded = engine.swap(path, device, code);
         Ok((engine, loaded))
     }
 
     /// Loads the model at `path` and makes it the one frames are scored with. On failure the model in use
     /// (if any) stays.
-    pub fn swap(&self, path: &Path, device: DeviceSpec) -> Result<LoadedModel, Failure> {
+    pub fn swap(
+        &self,
+        path: &Path,
+        device: DeviceSpec,
+        code: CodePolicy,
+    ) -> Result<LoadedModel, Failure> {
         let path = path.to_owned();
         self.worker
             .run(move |slot| {
-                let detector = Detector::load(&path, device)?;
+                let detector = Detector::load(&path, device, code)?;
                 let loaded = LoadedModel {
                     path,
                     id: detector.model_id().to_owned(),
@@ -73,8 +79,16 @@ impl Engine {
                 *slot = Some(detector);
                 Ok(loaded)
             })
-            .ok_or(Failure::Stopped)?
+            .map_err(Failure::Stopped)?
             .map_err(Failure::Model)
+    }
+
+    /// Test builds only: a job that panics, as a bug in libtorch's bindings would.
+    #[cfg(test)]
+    pub fn panic_on_inference_thread(&self) {
+        let _ = self
+            .worker
+            .run(|_| -> () { panic!("injected fault on the inference thread") });
     }
 
     /// Judges a frame of `info` (whose first plane is packed in `layout`) with the model in use.
@@ -103,7 +117,7 @@ impl Engine {
                     .ok_or_else(|| nfbmr::Error::Input("no model loaded".into()))?;
                 detector.infer(&Frame::packed(&pixels, width, height, layout))
             })
-            .ok_or(Failure::Stopped)?
+            .map_err(Failure::Stopped)?
             .map_err(Failure::Model)?;
         Ok(detection.verdict(criteria, width, height))
     }

@@ -16,12 +16,13 @@ use gst_video::subclass::prelude::*;
 use nfbmr::events::{Debouncer, FrameTime};
 use nfbmr::{PixelLayout, Verdict};
 
-use super::engine::{Engine, Failure, LoadedModel};
+use super::engine::{Engine, LoadedModel};
 use super::outputs::{Report, ResultsFile, event_line};
 use super::overlay;
 use super::settings::Settings;
 
 mod announce;
+mod model;
 use super::source::{Outages, SourceWatch};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -72,33 +73,8 @@ fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
 }
 
 impl Nfbmr {
-    /// Loads the model `model` was last set to, between two frames, on the inference thread. When it
-    /// fails, the model in use stays and a warning says why.
-    fn swap_model(&self, state: &mut State, settings: &Settings) {
-        state.model_changes = settings.model_changes;
-        let Some(path) = &settings.model else { return };
-        match state.engine.swap(path, settings.device_spec()) {
-            Ok(loaded) => {
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "Swapped in model {} ({})",
-                    loaded.path.display(),
-                    loaded.id
-                );
-                state.model = loaded;
-                state.last = None;
-            }
-            Err(err) => gst::element_imp_warning!(
-                self,
-                gst::ResourceError::OpenRead,
-                ["Keeping model {}: {err}", state.model.path.display()]
-            ),
-        }
-    }
-
     fn write_result(&self, line: &str) {
-        let mut results_file = self.results.lock().unwrap();
+        let mut results_file = crate::lock(&self.results);
         let Some(results) = results_file.as_mut() else {
             return;
         };
@@ -144,49 +120,6 @@ impl Nfbmr {
             verdict.threshold
         );
         Ok(verdict)
-    }
-
-    /// Starts the inference thread and loads the model on it.
-    fn start_engine(
-        &self,
-        settings: &Settings,
-    ) -> Result<(Engine, LoadedModel), gst::ErrorMessage> {
-        let path = settings.model.as_deref().ok_or_else(|| {
-            gst::error_msg!(
-                gst::ResourceError::NotFound,
-                ["No model: set the 'model' property to a .nfbmr file"]
-            )
-        })?;
-        let device = settings.device_spec();
-        let (engine, loaded) = Engine::start(path, device).map_err(|err| {
-            gst::error_msg!(
-                gst::CoreError::Failed,
-                ["Cannot start the inference thread: {err}"]
-            )
-        })?;
-        let model = loaded.map_err(|failure| {
-            let kind = match failure {
-                Failure::Model(nfbmr::Error::Device(_)) => gst::ResourceError::NotFound,
-                _ => gst::ResourceError::OpenRead,
-            };
-            gst::error_msg!(kind, ["{failure}"])
-        })?;
-        gst::info!(
-            CAT,
-            imp = self,
-            "Loaded model {} ({}) on {}",
-            model.path.display(),
-            model.id,
-            model.device
-        );
-        if device == nfbmr::DeviceSpec::Auto && !model.on_cuda {
-            gst::element_imp_info!(
-                self,
-                gst::ResourceError::Settings,
-                ["No CUDA device available: running on the CPU"]
-            );
-        }
-        Ok((engine, model))
     }
 
     fn paint(
@@ -236,11 +169,11 @@ impl ObjectImpl for Nfbmr {
     // Only the settings: the streaming thread picks changes up at its next frame, so setting a property
     // never waits for a frame being scored.
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        self.settings.lock().unwrap().set(pspec.name(), value);
+        crate::lock(&self.settings).set(pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        self.settings.lock().unwrap().get(pspec.name())
+        crate::lock(&self.settings).get(pspec.name())
     }
 }
 
@@ -290,9 +223,9 @@ impl BaseTransformImpl for Nfbmr {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = crate::lock(&self.settings).clone();
         let (engine, model) = self.start_engine(&settings)?;
-        *self.results.lock().unwrap() = match &settings.results_location {
+        *crate::lock(&self.results) = match &settings.results_location {
             Some(path) => Some(ResultsFile::open(path).map_err(|err| {
                 gst::error_msg!(
                     gst::ResourceError::OpenWrite,
@@ -305,8 +238,8 @@ impl BaseTransformImpl for Nfbmr {
         let stand_ins = source
             .as_ref()
             .is_some_and(SourceWatch::substitutes_pictures);
-        *self.outages.lock().unwrap() = Outages::new(stand_ins);
-        *self.state.lock().unwrap() = Some(State {
+        *crate::lock(&self.outages) = Outages::new(stand_ins);
+        *crate::lock(&self.state) = Some(State {
             engine,
             model,
             model_changes: settings.model_changes,
@@ -320,8 +253,8 @@ impl BaseTransformImpl for Nfbmr {
         Ok(())
     }
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        drop(self.state.lock().unwrap().take());
-        if let Some(mut results) = self.results.lock().unwrap().take()
+        drop(crate::lock(&self.state).take());
+        if let Some(mut results) = crate::lock(&self.results).take()
             && let Err(err) = results.flush()
         {
             gst::element_imp_warning!(
@@ -356,11 +289,13 @@ impl BaseTransformImpl for Nfbmr {
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let camera_frame = self.camera_frame();
-        let settings = self.settings.lock().unwrap().clone();
-        let mut guard = self.state.lock().unwrap();
+        let settings = crate::lock(&self.settings).clone();
+        let mut guard = crate::lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
+        #[cfg(test)]
+        self.inject_fault(state);
         if !camera_frame {
             // A stand-in picture from the source while the camera is away: passed on as it is.
             state.frames += 1;
@@ -440,7 +375,7 @@ impl VideoFilterImpl for Nfbmr {
         let layout = layout_of(in_info.format()).ok_or_else(|| {
             gst::loggable_error!(CAT, "Unsupported format {:?}", in_info.format())
         })?;
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
+        if let Some(state) = crate::lock(&self.state).as_mut() {
             state.info = Some((in_info.clone(), layout));
             // A new resolution invalidates the regions of the last result.
             state.last = None;

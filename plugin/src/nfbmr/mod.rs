@@ -31,6 +31,8 @@
  * Since: 0.1.0
  */
 mod engine;
+#[cfg(test)]
+mod faults;
 mod imp;
 mod outputs;
 mod overlay;

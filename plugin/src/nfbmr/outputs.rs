@@ -175,6 +175,12 @@ struct JsonLine<'a> {
     model_id: &'a str,
 }
 
+/// Whether `line` is one the element writes: a verdict or an event (with `model-id`) or an outage.
+fn is_results_line(line: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line)
+        .is_ok_and(|fields| fields.contains_key("model-id") || fields.contains_key("outage"))
+}
+
 /// The `results-location` file, appended to a line per scored frame.
 pub struct ResultsFile {
     pub path: PathBuf,
@@ -182,7 +188,41 @@ pub struct ResultsFile {
 }
 
 impl ResultsFile {
+    /// Opens `path` to append to. A file that exists must be nfbmr results already (its first line one of
+    /// the element's JSON lines), so that a mistyped path never appends to someone else's file; a device or
+    /// a pipe (`/dev/stdout`) is written to as it is.
     pub fn open(path: &Path) -> std::io::Result<Self> {
+        use std::io::{BufRead, Error, ErrorKind};
+        match std::fs::metadata(path) {
+            Ok(found) if found.is_dir() => {
+                return Err(Error::new(
+                    ErrorKind::IsADirectory,
+                    "it is a folder, not a file",
+                ));
+            }
+            Ok(found) if found.is_file() && found.len() > 0 => {
+                let mut first = String::new();
+                std::io::BufReader::new(File::open(path)?).read_line(&mut first)?;
+                if !is_results_line(&first) {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        "it exists and does not hold nfbmr results, so it is left as it is; choose \
+                         another path",
+                    ));
+                }
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+                if let Some(folder) = folder.filter(|folder| !folder.is_dir()) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("its folder {} does not exist", folder.display()),
+                    ));
+                }
+            }
+            Err(err) => return Err(err),
+        }
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use gst::glib;
 use gst::prelude::*;
 
-use nfbmr::Criteria;
 use nfbmr::events::EventRules;
+use nfbmr::{CodePolicy, Criteria};
 
 use super::{Colormap, Device, overlay};
 
+const DEFAULT_ALLOW_CODE: bool = false;
 const DEFAULT_THRESHOLD: f64 = 0.0;
 const DEFAULT_OVERLAY: bool = false;
 const DEFAULT_OVERLAY_ALPHA: f64 = 0.5;
@@ -26,6 +27,7 @@ pub struct Settings {
     pub model_changes: u64,
     pub device: Device,
     pub device_index: u32,
+    pub allow_code: bool,
     pub threshold: f64,
     pub overlay: bool,
     pub style: overlay::Style,
@@ -43,6 +45,7 @@ impl Default for Settings {
             model_changes: 0,
             device: Device::default(),
             device_index: 0,
+            allow_code: DEFAULT_ALLOW_CODE,
             threshold: DEFAULT_THRESHOLD,
             overlay: DEFAULT_OVERLAY,
             style: overlay::Style {
@@ -63,6 +66,14 @@ impl Default for Settings {
 impl Settings {
     pub fn device_spec(&self) -> nfbmr::DeviceSpec {
         self.device.spec(self.device_index)
+    }
+
+    pub fn code_policy(&self) -> CodePolicy {
+        if self.allow_code {
+            CodePolicy::Allow
+        } else {
+            CodePolicy::Refuse
+        }
     }
 
     pub fn criteria(&self) -> Criteria {
@@ -98,6 +109,7 @@ impl Settings {
             }
             "device" => self.device = value.get().expect("type checked upstream"),
             "device-index" => self.device_index = value.get().expect("type checked upstream"),
+            "allow-code" => self.allow_code = value.get().expect("type checked upstream"),
             "threshold" => self.threshold = value.get().expect("type checked upstream"),
             "overlay" => self.overlay = value.get().expect("type checked upstream"),
             "overlay-alpha" => self.style.alpha = value.get().expect("type checked upstream"),
@@ -129,6 +141,7 @@ impl Settings {
             "model" => path(&self.model).to_value(),
             "device" => self.device.to_value(),
             "device-index" => self.device_index.to_value(),
+            "allow-code" => self.allow_code.to_value(),
             "threshold" => self.threshold.to_value(),
             "overlay" => self.overlay.to_value(),
             "overlay-alpha" => self.style.alpha.to_value(),
@@ -168,6 +181,13 @@ fn model_properties() -> Vec<glib::ParamSpec> {
             .default_value(0)
             .mutable_ready()
             .build(),
+        flag(
+            "allow-code",
+            "Allow code",
+            "Load models that embed a TorchScript backbone. TorchScript is program code that runs \
+                    inside this process: allow it only for model files from a source you trust",
+            DEFAULT_ALLOW_CODE,
+        ),
         controllable_double(
             "threshold",
             "Threshold",

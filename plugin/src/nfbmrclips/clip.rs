@@ -57,6 +57,11 @@ impl Clip {
         muxer: &str,
         start: Map<String, Value>,
     ) -> Result<Self, glib::BoolError> {
+        if path.exists() {
+            return Err(glib::bool_error!(
+                "it exists already and is not overwritten"
+            ));
+        }
         let pipeline = gst::Pipeline::with_name("nfbmrclips-writer");
         let appsrc = gst_app::AppSrc::builder()
             .caps(caps)

@@ -236,7 +236,7 @@ impl ObjectImpl for NfbmrClips {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut settings = self.settings.lock().unwrap();
+        let mut settings = crate::lock(&self.settings);
         match pspec.name() {
             "location" => {
                 settings.location = value.get::<Option<String>>().unwrap().unwrap_or_default()
@@ -250,7 +250,7 @@ impl ObjectImpl for NfbmrClips {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let settings = self.settings.lock().unwrap();
+        let settings = crate::lock(&self.settings);
         match pspec.name() {
             "location" => settings.location.to_value(),
             "pre-roll" => settings.pre_roll.nseconds().to_value(),
@@ -291,7 +291,7 @@ impl BaseTransformImpl for NfbmrClips {
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = true;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
-        let settings = self.settings.lock().unwrap().clone();
+        let settings = crate::lock(&self.settings).clone();
         let folder = clip_path(&settings.location, 0)
             .parent()
             .map(|p| p.to_owned())
@@ -308,6 +308,16 @@ impl BaseTransformImpl for NfbmrClips {
                 ]
             ));
         }
+        let first = clip_path(&settings.location, 1);
+        if first.exists() {
+            return Err(gst::error_msg!(
+                gst::ResourceError::OpenWrite,
+                [
+                    "Clip {} exists already: choose another location, clips are never overwritten",
+                    first.display()
+                ]
+            ));
+        }
         if gst::ElementFactory::find(&settings.muxer).is_none() {
             return Err(gst::error_msg!(
                 gst::CoreError::MissingPlugin,
@@ -316,7 +326,7 @@ impl BaseTransformImpl for NfbmrClips {
         }
         let keep = settings.pre_roll;
         let max_bytes = usize::try_from(settings.max_ring_bytes).unwrap_or(usize::MAX);
-        *self.state.lock().unwrap() = Some(State {
+        *crate::lock(&self.state) = Some(State {
             settings,
             ring: Ring::new(keep, max_bytes),
             caps: None,
@@ -327,14 +337,14 @@ impl BaseTransformImpl for NfbmrClips {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        if let Some(mut state) = self.state.lock().unwrap().take() {
+        if let Some(mut state) = crate::lock(&self.state).take() {
             self.finish_all(&mut state);
         }
         Ok(())
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        if let Some(state) = self.state.lock().unwrap().as_mut() {
+        if let Some(state) = crate::lock(&self.state).as_mut() {
             // Frames of other caps cannot join the clips written so far.
             self.finish_all(state);
             state.ring.clear();
@@ -344,7 +354,7 @@ impl BaseTransformImpl for NfbmrClips {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = crate::lock(&self.state);
         if let Some(state) = guard.as_mut() {
             match event.view() {
                 gst::EventView::CustomDownstream(custom) => {
@@ -365,7 +375,7 @@ impl BaseTransformImpl for NfbmrClips {
         &self,
         buffer: &gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = crate::lock(&self.state);
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };

@@ -9,11 +9,12 @@ pub mod tiny;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use gst::prelude::*;
 use gstnfbmr::NfbmrMeta;
-use nfbmr::{Detector, DeviceSpec, Frame, PixelLayout};
+use nfbmr::{CodePolicy, Detector, DeviceSpec, Frame, PixelLayout};
 
 pub fn init() {
     static INIT: OnceLock<()> = OnceLock::new();
@@ -67,7 +68,7 @@ pub fn models() -> &'static Models {
 
 /// The first model as the element loads it, to compare the element's verdicts with.
 pub fn detector() -> Detector {
-    Detector::load(&models().first, DeviceSpec::Cpu).unwrap()
+    Detector::load(&models().first, DeviceSpec::Cpu, CodePolicy::Refuse).unwrap()
 }
 
 /// The raw score the detector gives packed `pixels` of a `width`×`height` frame in `layout`.
@@ -140,6 +141,50 @@ pub fn rois(buffer: &gst::Buffer) -> Vec<(u32, u32, u32, u32)> {
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .map(|roi| roi.rect())
         .collect()
+}
+
+/// The debug text of the next warning on `bus`.
+pub fn next_warning(bus: &gst::Bus) -> String {
+    let warning = bus
+        .pop_filtered(&[gst::MessageType::Warning])
+        .expect("a warning");
+    let gst::MessageView::Warning(w) = warning.view() else {
+        unreachable!()
+    };
+    w.debug().map(|d| d.to_string()).unwrap_or_default()
+}
+
+/// What left a pipeline's element `sink` with a verdict: how many frames, and the model id of the last.
+pub struct Seen {
+    pub frames: Arc<AtomicU64>,
+    pub model: Arc<Mutex<String>>,
+}
+
+impl Seen {
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+}
+
+pub fn watch(pipeline: &gst::Pipeline) -> Seen {
+    let seen = Seen {
+        frames: Arc::default(),
+        model: Arc::default(),
+    };
+    let (frames, model) = (Arc::clone(&seen.frames), Arc::clone(&seen.model));
+    let pad = pipeline
+        .by_name("sink")
+        .unwrap()
+        .static_pad("sink")
+        .unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(meta) = info.buffer().and_then(|b| NfbmrMeta::from_buffer(b)) {
+            frames.fetch_add(1, Ordering::Relaxed);
+            *model.lock().unwrap() = meta.model_id;
+        }
+        gst::PadProbeReturn::Ok
+    });
+    seen
 }
 
 pub const RGB: &str = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use nfbmr::{Detector, calibrate, data, frame, modelfile};
 
-use crate::{DeviceArg, progress};
+use crate::{CodeArg, DeviceArg, progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,10 +25,12 @@ pub struct Args {
     false_alarm_rate: f64,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    code: CodeArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let detector = Detector::load(&args.model, args.device.spec)?;
+    let detector = Detector::load(&args.model, args.device.spec, args.code.policy())?;
     let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
     let bar = progress::bar(images.len() as u64, "scoring");
     let scores = images

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use nfbmr::report::{self, ClassResult};
-use nfbmr::{Detector, DeviceSpec, data, evaluate};
+use nfbmr::{CodePolicy, Detector, DeviceSpec, data, evaluate};
 
-use crate::{DeviceArg, progress};
+use crate::{CodeArg, DeviceArg, progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,6 +33,8 @@ pub struct Args {
     ablation: bool,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    code: CodeArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -53,6 +55,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         };
         let scoring = Scoring {
             device: args.device.spec,
+            code: args.code.policy(),
             ablation: args.ablation,
         };
         results.push(scoring.class(&model, &args.data, class.as_deref(), None)?);
@@ -69,6 +72,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
 /// How test sets are scored.
 pub struct Scoring {
     pub device: DeviceSpec,
+    /// Whether the models may run embedded TorchScript.
+    pub code: CodePolicy,
     /// Also in every scoring mode.
     pub ablation: bool,
 }
@@ -82,7 +87,7 @@ impl Scoring {
         class: Option<&str>,
         training_seconds: Option<f64>,
     ) -> Result<ClassResult> {
-        let detector = Detector::load(model, self.device)?;
+        let detector = Detector::load(model, self.device, self.code)?;
         let images = data::test_set(root, class)?;
         let name = class.unwrap_or("all").to_owned();
         let bar = progress::bar(images.len() as u64, format!("scoring {name}"));

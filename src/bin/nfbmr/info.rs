@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use nfbmr::config::ModelConfig;
 use nfbmr::modelfile::{self, Integrity, ModelFile};
-use nfbmr::{Detector, DeviceSpec};
+use nfbmr::{CodePolicy, Detector, DeviceSpec};
+
+use crate::CodeArg;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,12 +20,18 @@ pub struct Args {
     /// Print the configuration as JSON
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    code: CodeArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let file = modelfile::read(&args.model)?;
-    // The whole file, as the element loads it: every tensor bound to the network it belongs to.
-    Detector::load(&args.model, DeviceSpec::Cpu)?;
+    // The whole file, as the element loads it: every tensor bound to the network it belongs to. Embedded
+    // code is described but not run unless allowed.
+    let loaded = !file.carries_code() || args.code.allow;
+    if loaded {
+        Detector::load(&args.model, DeviceSpec::Cpu, CodePolicy::Allow)?;
+    }
     let size = std::fs::metadata(&args.model)?.len();
     if args.json {
         let mut value = serde_json::to_value(&file.config)?;
@@ -31,9 +39,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         value["file-bytes"] = json!(size);
         value["tensors"] = json!(file.tensors.len());
         value["checksum"] = json!(integrity_word(file.integrity));
+        value["carries-code"] = json!(file.carries_code());
+        value["loaded"] = json!(loaded);
         println!("{}", serde_json::to_string_pretty(&kebab_case(value))?);
     } else {
         describe(&args, &file, size);
+        println!("code         {}", code_words(&file, loaded));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -56,6 +67,18 @@ fn integrity_word(integrity: Integrity) -> &'static str {
     match integrity {
         Integrity::Verified => "verified (SHA-256 of the configuration and every tensor)",
         Integrity::Unchecked => "none (written before nfbmr wrote checksums: cannot be verified)",
+    }
+}
+
+/// How `info` says whether a file carries code, and whether it was loaded to check it.
+fn code_words(file: &ModelFile, loaded: bool) -> &'static str {
+    match (file.carries_code(), loaded) {
+        (false, _) => "none (weights and configuration only)",
+        (true, true) => "TorchScript backbone: program code, loaded and checked (--allow-code)",
+        (true, false) => {
+            "TorchScript backbone: program code, not run; pass --allow-code to load and check it \
+             (only for a file from a source you trust)"
+        }
     }
 }
 

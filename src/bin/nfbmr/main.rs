@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use nfbmr::DeviceSpec;
+use nfbmr::{CodePolicy, DeviceSpec};
 
 #[derive(Parser)]
 #[command(
@@ -65,6 +65,25 @@ struct DeviceArg {
     /// auto, cpu, cuda or cuda:N
     #[arg(long = "device", default_value = "auto", value_name = "DEVICE")]
     spec: DeviceSpec,
+}
+
+/// Whether a model file may run the TorchScript it embeds; every subcommand that loads a model file takes it.
+#[derive(Args, Clone, Copy)]
+struct CodeArg {
+    /// Load models that embed a TorchScript backbone, which is program code: only files from a source you
+    /// trust
+    #[arg(long = "allow-code")]
+    allow: bool,
+}
+
+impl CodeArg {
+    fn policy(self) -> CodePolicy {
+        if self.allow {
+            CodePolicy::Allow
+        } else {
+            CodePolicy::Refuse
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -17,7 +17,7 @@ use super::{CAT, Nfbmr};
 impl Nfbmr {
     /// The stream ended: so does the defect event in progress.
     pub(super) fn end_open_event(&self) {
-        let mut guard = self.state.lock().unwrap();
+        let mut guard = crate::lock(&self.state);
         let Some(state) = guard.as_mut() else { return };
         let stream_end = state.stream_end;
         let Some(event) = state.events.finish(stream_end) else {
@@ -65,7 +65,7 @@ impl Nfbmr {
 
     /// Whether the frame arriving now is scored: not during an outage.
     pub(super) fn camera_frame(&self) -> bool {
-        let mut outages = self.outages.lock().unwrap();
+        let mut outages = crate::lock(&self.outages);
         let record = outages.frame_arrived(SystemTime::now());
         let scoring = outages.scoring();
         drop(outages);
