@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # Installs what nfbmr needs on a Debian 12 machine, idempotently (seconds when everything is present):
-#   - Debian packages: GStreamer development files and plugins, meson, ninja, the DejaVu font (report charts);
+#   - Debian packages: GStreamer development files and plugins, meson, ninja, the DejaVu font (report charts),
+#     the Mosquitto broker and clients and openssl (the MQTT tests: a broker and certificates of their own);
 #   - a Python venv (.venv) holding PyPI torch 2.13.0, the libtorch the tch crate builds against;
 #   - the EfficientNet-Lite0 ImageNet weights, converted once to safetensors into the weights cache
 #     ($NFBMR_WEIGHTS_DIR, default ~/.cache/nfbmr), with the reference features and photos the tests use.
@@ -15,6 +16,7 @@ packages=(
     gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
     gstreamer1.0-libav gstreamer1.0-rtsp libgstrtspserver-1.0-dev meson ninja-build patchelf pkg-config python3-venv
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 fonts-dejavu-core
+    mosquitto mosquitto-clients openssl ca-certificates
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -11,10 +11,12 @@
 pub mod meta;
 mod nfbmr;
 mod nfbmrclips;
+mod nfbmrpublish;
 
 pub use meta::NfbmrMeta;
 pub use nfbmr::{Colormap, Device, Nfbmr};
 pub use nfbmrclips::NfbmrClips;
+pub use nfbmrpublish::{NfbmrPublish, Publish};
 
 use gst::prelude::*;
 
@@ -25,6 +27,35 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An event structure's fields as JSON (clock times in nanoseconds, none as null).
+pub(crate) fn structure_to_json(
+    structure: &gst::StructureRef,
+) -> serde_json::Map<String, serde_json::Value> {
+    structure
+        .iter()
+        .map(|(name, value)| {
+            let json = if let Ok(v) = value.get::<u64>() {
+                if v == u64::MAX {
+                    serde_json::Value::Null
+                } else {
+                    v.into()
+                }
+            } else if let Ok(v) = value.get::<f64>() {
+                v.into()
+            } else if let Ok(v) = value.get::<u32>() {
+                v.into()
+            } else if let Ok(v) = value.get::<&str>() {
+                v.into()
+            } else if let Ok(v) = value.get::<gst::Structure>() {
+                serde_json::Value::Object(structure_to_json(&v))
+            } else {
+                serde_json::Value::Null
+            };
+            (name.to_string(), json)
+        })
+        .collect()
 }
 
 /// The always-present `sink` and `src` pads of a filter, both of `caps`.
@@ -44,6 +75,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     meta::register();
     nfbmr::register(plugin)?;
     nfbmrclips::register(plugin)?;
+    nfbmrpublish::register(plugin)?;
     register_fallbacksrc(plugin)
 }
 

@@ -40,6 +40,8 @@ mod settings;
 mod source;
 mod worker;
 
+pub(crate) use outputs::REGION_TYPE;
+
 use gst::glib;
 use gst::prelude::*;
 

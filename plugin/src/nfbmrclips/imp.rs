@@ -71,29 +71,6 @@ pub struct NfbmrClips {
     state: Mutex<Option<State>>,
 }
 
-/// An event structure's fields as JSON (clock times in nanoseconds, none as null).
-fn to_json(structure: &gst::StructureRef) -> Map<String, Value> {
-    structure
-        .iter()
-        .map(|(name, value)| {
-            let json = if let Ok(v) = value.get::<u64>() {
-                if v == u64::MAX { Value::Null } else { v.into() }
-            } else if let Ok(v) = value.get::<f64>() {
-                v.into()
-            } else if let Ok(v) = value.get::<u32>() {
-                v.into()
-            } else if let Ok(v) = value.get::<&str>() {
-                v.into()
-            } else if let Ok(v) = value.get::<gst::Structure>() {
-                Value::Object(to_json(&v))
-            } else {
-                Value::Null
-            };
-            (name.to_string(), json)
-        })
-        .collect()
-}
-
 /// `location` with the event id in place of its printf-style `%d` (`%05d`, …).
 fn clip_path(location: &str, id: u64) -> PathBuf {
     let Some(at) = location.find('%') else {
@@ -113,7 +90,7 @@ impl NfbmrClips {
     }
 
     fn on_event(&self, state: &mut State, event: &gst::StructureRef) {
-        let fields = to_json(event);
+        let fields = crate::structure_to_json(event);
         let id = fields.get("id").and_then(Value::as_u64).unwrap_or_default();
         match fields.get("event").and_then(Value::as_str) {
             Some("start") => self.open_clip(state, id, fields),

@@ -6,6 +6,8 @@
 #[path = "../../../tests/common/tiny.rs"]
 pub mod tiny;
 
+pub mod broker;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -141,6 +143,15 @@ pub fn rois(buffer: &gst::Buffer) -> Vec<(u32, u32, u32, u32)> {
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .map(|roi| roi.rect())
         .collect()
+}
+
+/// A loopback TCP port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The debug text of the next warning on `bus`.

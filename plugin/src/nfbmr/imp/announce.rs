@@ -53,11 +53,7 @@ impl Nfbmr {
     }
 
     fn source_status_changed(&self, status: &str) {
-        let record = self
-            .outages
-            .lock()
-            .unwrap()
-            .observe(status, SystemTime::now());
+        let record = crate::lock(&self.outages).observe(status, SystemTime::now());
         if let Some(record) = record {
             self.report_outage(&record);
         }
