@@ -13,7 +13,7 @@ frames="${FRAMES:-600}" size="${FRAME_SIZE:-320x240}"
 work="$(mktemp -d)"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser root\n' "$port" > "$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 &
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" >/dev/null 2>&1 &   # Debian's place, often off PATH
 broker=$!
 trap 'kill $broker 2>/dev/null; rm -rf "$work"' EXIT
 sleep 0.5

@@ -38,16 +38,32 @@ pub fn supervise(args: &Args) -> Result<()> {
     std::fs::create_dir_all(&args.findings)
         .with_context(|| format!("creating {}", args.findings.display()))?;
     if !args.write_cases.is_empty() {
-        for &case in &args.write_cases {
-            let path = args
-                .findings
-                .join(format!("seed{}-case{case}.nfbmr", args.seed));
-            std::fs::write(&path, case_bytes(args.seed, case, &seeds))?;
-            println!("{}", path.display());
-        }
-        return Ok(());
+        return write_cases(args, &seeds);
     }
     let started = Instant::now();
+    let totals = run_workers(args, seeds_dir.path(), &seeds)?;
+    print_totals(args, &totals, started.elapsed());
+    if totals.findings.is_empty() {
+        Ok(())
+    } else {
+        bail!("findings in {}", args.findings.display())
+    }
+}
+
+/// Writes the cases `--write-cases` names, to reproduce or keep them.
+fn write_cases(args: &Args, seeds: &[Vec<u8>]) -> Result<()> {
+    for &case in &args.write_cases {
+        let path = args
+            .findings
+            .join(format!("seed{}-case{case}.nfbmr", args.seed));
+        std::fs::write(&path, case_bytes(args.seed, case, seeds))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// Runs every case in worker processes, `--jobs` at a time.
+fn run_workers(args: &Args, seeds_dir: &Path, seeds: &[Vec<u8>]) -> Result<Totals> {
     let (lines, heard) = mpsc::channel::<(usize, Option<String>)>();
     let mut workers: HashMap<usize, Worker> = HashMap::new();
     let mut pending: Vec<(u64, u64)> = (0..args.cases)
@@ -61,10 +77,7 @@ pub fn supervise(args: &Args) -> Result<()> {
         while workers.len() < args.jobs
             && let Some((from, to)) = pending.pop()
         {
-            workers.insert(
-                next_id,
-                spawn(args, seeds_dir.path(), from, to, next_id, &lines)?,
-            );
+            workers.insert(next_id, spawn(args, seeds_dir, from, to, next_id, &lines)?);
             next_id += 1;
         }
         if workers.is_empty() {
@@ -74,7 +87,7 @@ pub fn supervise(args: &Args) -> Result<()> {
             Ok((id, Some(line))) => {
                 let worker = workers.get_mut(&id).unwrap();
                 worker.heard = Instant::now();
-                record(args, &seeds, &line, worker, &mut totals)?;
+                record(args, seeds, &line, worker, &mut totals)?;
             }
             Ok((id, None)) => {
                 let mut worker = workers.remove(&id).unwrap();
@@ -83,7 +96,7 @@ pub fn supervise(args: &Args) -> Result<()> {
                     let case = worker.current.unwrap_or_default();
                     save(
                         args,
-                        &seeds,
+                        seeds,
                         case,
                         "crash",
                         &format!("worker ended: {status}"),
@@ -104,24 +117,12 @@ pub fn supervise(args: &Args) -> Result<()> {
                 // Its reader thread then reports the end, and the case after it is queued.
                 worker.child.kill()?;
                 let case = worker.current.unwrap_or_default();
-                save(
-                    args,
-                    &seeds,
-                    case,
-                    "hang",
-                    "no answer for 10 s",
-                    &mut totals,
-                )?;
+                save(args, seeds, case, "hang", "no answer for 10 s", &mut totals)?;
                 worker.heard = Instant::now();
             }
         }
     }
-    print_totals(args, &totals, started.elapsed());
-    if totals.findings.is_empty() {
-        Ok(())
-    } else {
-        bail!("findings in {}", args.findings.display())
-    }
+    Ok(totals)
 }
 
 fn spawn(

@@ -19,15 +19,45 @@ const RESTARTS: usize = 10;
 /// Longest a restart may take to bring scored frames back.
 const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 
+/// A child process killed, with its process group, when the test ends, even by a failed assertion: a
+/// failing test must not leave a camera or an inspection running.
+struct Reaped(Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let group = format!("-{}", self.0.id());
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &group])
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The camera, serving on `port` once this returns.
-fn start_camera(port: u16) -> Child {
+fn start_camera(port: u16) -> Reaped {
     let binary = common::profile_dir().join("nfbmr-rtsp-serve");
     assert!(
         binary.is_file(),
         "{} is built by `cargo test --workspace`",
         binary.display()
     );
-    server::serve(&binary, port, &server::camera_launch("ball", 96, 64)).0
+    Reaped(server::serve(&binary, port, &server::camera_launch("ball", 96, 64)).0)
 }
 
 /// The complete lines of the results file so far.
@@ -113,21 +143,23 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
     let (camera_port, serve_port) = (common::free_port(), common::free_port());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/inspect-rtsp.sh");
     let log = std::fs::File::create(scratch.path().join("inspect.log")).unwrap();
-    let mut inspection = common::with_built_plugin(script, scratch.path())
-        .args([
-            format!("rtsp://127.0.0.1:{camera_port}/nfbmr").as_ref(),
-            models().first.as_os_str(),
-        ])
-        .env("DEVICE", "cpu")
-        .env("SINK", "fakesink")
-        .env("RESULTS", &results)
-        .env("SERVE_PORT", serve_port.to_string())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        // Its own process group, which Ctrl-C signals as a whole.
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut inspection = Reaped(
+        common::with_built_plugin(script, scratch.path())
+            .args([
+                format!("rtsp://127.0.0.1:{camera_port}/nfbmr").as_ref(),
+                models().first.as_os_str(),
+            ])
+            .env("DEVICE", "cpu")
+            .env("SINK", "fakesink")
+            .env("RESULTS", &results)
+            .env("SERVE_PORT", serve_port.to_string())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            // Its own process group, which Ctrl-C signals as a whole.
+            .process_group(0)
+            .spawn()
+            .unwrap(),
+    );
 
     // Unreachable at start-up: an outage, said as a warning, and the pipeline waits for the camera.
     wait_for(&mut inspection, "the start-up outage", || {

@@ -5,13 +5,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    Client, ConnectReturnCode, ConnectionError, Event, Incoming, LastWill, MqttOptions, Outgoing,
-    QoS,
+    Client, ConnectReturnCode, Connection, ConnectionError, Event, Incoming, LastWill, MqttOptions,
+    Outgoing, QoS,
 };
 
 /// One message for the broker.
@@ -92,59 +92,19 @@ impl Link {
             QoS::AtLeastOnce,
             true,
         ));
-        let (client, mut connection) = Client::new(options, 64);
+        let (client, connection) = Client::new(options, 64);
         let shared = Arc::new(Shared {
             queue: Mutex::default(),
             changed: Condvar::new(),
             closing: AtomicBool::new(false),
         });
-        let (first, answered) = std::sync::mpsc::channel();
+        let (first, answered) = mpsc::channel();
         let driver = {
             let (shared, client, topic) =
                 (Arc::clone(&shared), client.clone(), status_topic.clone());
             std::thread::Builder::new()
                 .name("nfbmrpublish-link".into())
-                .spawn(move || {
-                    let mut backoff = Duration::from_millis(100);
-                    for event in connection.iter() {
-                        if shared.closing.load(Ordering::Relaxed) && event.is_err() {
-                            break;
-                        }
-                        match event {
-                            Ok(event) => {
-                                if let Some(dropped) = on_event(&shared, &event) {
-                                    backoff = Duration::from_millis(100);
-                                    let _ = first.send(Ok(()));
-                                    if let Some(status) = lock(&shared).status.clone() {
-                                        let _ = client.try_publish(
-                                            &topic,
-                                            QoS::AtLeastOnce,
-                                            true,
-                                            status,
-                                        );
-                                    }
-                                    report(Report::Connected { dropped });
-                                }
-                                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
-                                    break;
-                                }
-                            }
-                            Err(err) => {
-                                requeue_inflight(&mut lock(&shared));
-                                if let ConnectionError::ConnectionRefused(code) = err {
-                                    let refused = refusal(code);
-                                    let _ = first.send(Err(Refused(refused.clone())));
-                                    report(Report::Lost(refused));
-                                } else {
-                                    let _ = first.send(Ok(()));
-                                    report(Report::Lost(err.to_string()));
-                                }
-                                std::thread::sleep(backoff);
-                                backoff = (backoff * 2).min(Duration::from_secs(5));
-                            }
-                        }
-                    }
-                })
+                .spawn(move || drive(connection, &shared, &client, &topic, &first, &report))
                 .expect("a thread for the MQTT link")
         };
         let sender = {
@@ -221,6 +181,52 @@ impl Link {
             let _ = thread.join();
         }
         dropped
+    }
+}
+
+/// Drives the connection until it is closed: follows it, publishes the status on each connection, tells
+/// the first answer to `first`, and reconnects with backoff.
+fn drive(
+    mut connection: Connection,
+    shared: &Shared,
+    client: &Client,
+    status_topic: &str,
+    first: &mpsc::Sender<Result<(), Refused>>,
+    report: &impl Fn(Report),
+) {
+    let mut backoff = Duration::from_millis(100);
+    for event in connection.iter() {
+        if shared.closing.load(Ordering::Relaxed) && event.is_err() {
+            break;
+        }
+        match event {
+            Ok(event) => {
+                if let Some(dropped) = on_event(shared, &event) {
+                    backoff = Duration::from_millis(100);
+                    let _ = first.send(Ok(()));
+                    if let Some(status) = lock(shared).status.clone() {
+                        let _ = client.try_publish(status_topic, QoS::AtLeastOnce, true, status);
+                    }
+                    report(Report::Connected { dropped });
+                }
+                if matches!(event, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+            Err(err) => {
+                requeue_inflight(&mut lock(shared));
+                if let ConnectionError::ConnectionRefused(code) = err {
+                    let refused = refusal(code);
+                    let _ = first.send(Err(Refused(refused.clone())));
+                    report(Report::Lost(refused));
+                } else {
+                    let _ = first.send(Ok(()));
+                    report(Report::Lost(err.to_string()));
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Where Debian installs the broker: /usr/sbin, which a user's PATH may lack.
+const MOSQUITTO: &str = "/usr/sbin/mosquitto";
+
 /// A Mosquitto broker; stopped (with SIGTERM, so that it saves its persistent sessions) when dropped.
 pub struct Broker {
     pub port: u16,
@@ -42,7 +45,7 @@ impl Broker {
 
     /// Starts the broker again on the same port.
     pub fn resume(&mut self) {
-        let process = Command::new("mosquitto")
+        let process = Command::new(MOSQUITTO)
             .arg("-c")
             .arg(&self.config)
             .stdout(Stdio::null())
