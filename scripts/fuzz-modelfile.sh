@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# fuzz-modelfile.sh: fuzz the model-file loader (examples/fuzz_modelfile.rs) and print what the cases did.
+# fuzz-modelfile.sh: fuzz the model-file loader (examples/fuzz_modelfile/) and print what the cases did.
 # Findings (a panic, an abort, a hang, over a second, too much memory, an error without the file's name)
 # are written to FINDINGS, each as the case's model file and a .txt saying what happened; keep them as
 # regression files in tests/data/fuzz/ once fixed.

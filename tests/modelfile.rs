@@ -229,7 +229,7 @@ fn nfbmr_info_checks_the_whole_file_and_says_whether_it_was_verified() {
     assert_mentions(&stderr, &misshaped, &[&name, "expected"]);
 }
 
-/// Every case the fuzzer (examples/fuzz_modelfile.rs) found crashing, hanging, allocating too much or
+/// Every case the fuzzer (examples/fuzz_modelfile/) found crashing, hanging, allocating too much or
 /// failing without naming the file, before the fixes: each is now refused, quickly, with its name.
 #[test]
 fn fuzzer_findings_are_refused_with_a_message() {
