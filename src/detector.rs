@@ -11,7 +11,7 @@ use crate::anomaly::{self, AnomalyMap, GaussianBlur, ScoreMode};
 use crate::config::ModelConfig;
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
-use crate::frame::{self, Frame};
+use crate::frame::{Frame, Normaliser, StagedFrame};
 use crate::model::NfBmr;
 use crate::model::backbone::Backbone;
 use crate::modelfile::{self, CodePolicy};
@@ -34,6 +34,7 @@ pub struct Detector {
     backbone: Backbone,
     head: NfBmr,
     blur: Option<GaussianBlur>,
+    normaliser: Normaliser,
     // Owns the variables that `backbone` and `head` hold shallow references to.
     _variables: nn::VarStore,
     model_id: String,
@@ -69,13 +70,21 @@ impl Detector {
         modelfile::bind(&variables, &tensors, false, source)?;
         let mut variables = variables;
         variables.freeze();
+        let backbone = backbone.for_inference();
         let blur = GaussianBlur::new(config.image_size, config.blur_sigma, device);
+        let normaliser = Normaliser::new(
+            config.image_size,
+            config.backbone.mean,
+            config.backbone.std,
+            device,
+        );
         let detector = Detector {
             config,
             device,
             backbone,
             head,
             blur,
+            normaliser,
             _variables: variables,
             model_id,
         };
@@ -119,15 +128,9 @@ impl Detector {
         &self.model_id
     }
 
-    /// Normalised model input [B, 3, S, S] from uint8 RGB pixels [B, 3, H, W] on this device.
-    pub fn preprocess(&self, pixels: &Tensor) -> Tensor {
-        let backbone = &self.config.backbone;
-        frame::normalise(
-            &pixels.to_device(self.device),
-            self.config.image_size,
-            backbone.mean,
-            backbone.std,
-        )
+    /// Normalised model input [B, 3, S, S] from R'G'B' [B, 3, H, W] (float, 0–255) on this device.
+    pub fn preprocess(&self, rgb: &Tensor) -> Tensor {
+        self.normaliser.apply(rgb)
     }
 
     /// Backbone feature maps of a preprocessed batch.
@@ -157,14 +160,31 @@ impl Detector {
 
     /// Scores one frame.
     pub fn infer(&self, frame: &Frame) -> Result<Detection> {
-        let input = self.preprocess(&frame.to_tensor(self.device)?);
-        let map = AnomalyMap::from_tensor(&self.anomaly_maps(&input)?)?;
+        let staged = frame.stage(self.device, None)?;
+        Ok(self.infer_batch(&[&staged])?.remove(0))
+    }
+
+    /// Scores staged frames (of any sizes and formats) as one batch: each is uploaded, converted and
+    /// resized on the device, and only the maps come back, in one download.
+    pub fn infer_batch(&self, frames: &[&StagedFrame]) -> Result<Vec<Detection>> {
+        let inputs: Vec<Tensor> = frames
+            .iter()
+            .map(|frame| self.preprocess(&frame.rgb(self.device)))
+            .collect();
+        let maps = self
+            .anomaly_maps(&Tensor::cat(&inputs, 0))?
+            .to_device(Device::Cpu);
         let thresholds = &self.config.thresholds;
-        Ok(Detection {
-            raw_score: map.max() as f64,
-            map,
-            image_threshold: thresholds.image,
-            pixel_threshold: thresholds.pixel,
-        })
+        (0..frames.len() as i64)
+            .map(|i| {
+                let map = AnomalyMap::from_tensor(&maps.get(i))?;
+                Ok(Detection {
+                    raw_score: map.max() as f64,
+                    map,
+                    image_threshold: thresholds.image,
+                    pixel_threshold: thresholds.pixel,
+                })
+            })
+            .collect()
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use crate::anomaly::AnomalyMap;
 use crate::error::Error;
-use crate::frame::PixelLayout;
+use crate::frame::{PixelLayout, YuvMatrix};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Colormap {
@@ -92,25 +92,51 @@ impl FromStr for Colormap {
     }
 }
 
-/// A mutable 8-bit packed picture to draw on (the layouts of [`PixelLayout`]; grey draws luminance).
+/// What the bytes of a canvas hold: packed pixels, or one plane of a YUV picture.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Surface {
+    /// Packed pixels of a [`PixelLayout`]; grey draws luminance.
+    Packed(PixelLayout),
+    /// The Y' plane of a YUV picture.
+    Luma(YuvMatrix),
+    /// A chroma plane at half resolution: samples of `bytes` bytes holding Cb and/or Cr at these offsets.
+    Chroma {
+        matrix: YuvMatrix,
+        cb: Option<usize>,
+        cr: Option<usize>,
+        bytes: usize,
+    },
+}
+
+impl Surface {
+    fn bytes_per_pixel(self) -> usize {
+        match self {
+            Surface::Packed(layout) => layout.bytes_per_pixel,
+            Surface::Luma(_) => 1,
+            Surface::Chroma { bytes, .. } => bytes,
+        }
+    }
+}
+
+/// A mutable 8-bit picture, or one plane of it, to draw on.
 pub struct Canvas<'a> {
     pub data: &'a mut [u8],
     pub width: usize,
     pub height: usize,
     /// Bytes from the start of one row to the next.
     pub stride: usize,
-    pub layout: PixelLayout,
+    pub surface: Surface,
 }
 
 impl<'a> Canvas<'a> {
-    /// A picture whose rows follow each other without padding.
+    /// A packed picture whose rows follow each other without padding.
     pub fn packed(data: &'a mut [u8], width: usize, height: usize, layout: PixelLayout) -> Self {
         Canvas {
             data,
             width,
             height,
             stride: width * layout.bytes_per_pixel,
-            layout,
+            surface: Surface::Packed(layout),
         }
     }
 
@@ -121,49 +147,67 @@ impl<'a> Canvas<'a> {
     }
 }
 
-/// A colour at an opacity, premultiplied in fixed point (1/256 steps) so that mixing it into a pixel costs
-/// one multiply-add per channel: overlays are drawn on every frame of a live stream.
+/// A colour at an opacity for one surface: the byte offsets it changes in a pixel and the values it mixes
+/// in, premultiplied in fixed point (1/256 steps) so that mixing costs one multiply-add per byte: overlays
+/// are drawn on every frame of a live stream.
 #[derive(Clone, Copy)]
 struct Paint {
-    rgb: [u32; 3],
-    /// The colour's luminance, for grey pictures.
-    grey: u32,
+    channels: [(usize, u32); 3],
+    count: usize,
     /// Weight of the old value.
     keep: u32,
 }
 
 impl Paint {
-    fn new(colour: [u8; 3], alpha: f32) -> Self {
+    fn new(colour: [u8; 3], alpha: f32, surface: Surface) -> Self {
         let weight = (alpha.clamp(0.0, 1.0) * 256.0).round() as u32;
+        let premultiplied = |value: f32| (value.round().clamp(0.0, 255.0) as u32) * weight;
         let [r, g, b] = colour.map(f32::from);
-        let luminance = (0.299 * r + 0.587 * g + 0.114 * b).round() as u32;
+        let mut channels = [(0, 0); 3];
+        let mut count = 0;
+        let mut push = |offset: usize, value: f32| {
+            channels[count] = (offset, premultiplied(value));
+            count += 1;
+        };
+        match surface {
+            Surface::Packed(PixelLayout::GRAY8) => push(0, 0.299 * r + 0.587 * g + 0.114 * b),
+            Surface::Packed(layout) => {
+                for (offset, value) in layout.rgb.into_iter().zip([r, g, b]) {
+                    push(offset, value);
+                }
+            }
+            Surface::Luma(matrix) => push(0, matrix.yuv_of(colour)[0]),
+            Surface::Chroma { matrix, cb, cr, .. } => {
+                let [_, u, v] = matrix.yuv_of(colour);
+                for (offset, value) in [(cb, u), (cr, v)] {
+                    if let Some(offset) = offset {
+                        push(offset, value);
+                    }
+                }
+            }
+        }
         Paint {
-            rgb: colour.map(|c| u32::from(c) * weight),
-            grey: luminance * weight,
+            channels,
+            count,
             keep: 256 - weight,
         }
     }
 }
 
 impl Canvas<'_> {
-    /// Mixes `paint` into `pixel`, one pixel of this canvas's layout.
-    fn mix(layout: PixelLayout, pixel: &mut [u8], paint: &Paint) {
-        let blend = |old: u8, new: u32| ((u32::from(old) * paint.keep + new + 128) >> 8) as u8;
-        if layout == PixelLayout::GRAY8 {
-            pixel[0] = blend(pixel[0], paint.grey);
-        } else {
-            for (offset, value) in layout.rgb.into_iter().zip(paint.rgb) {
-                pixel[offset] = blend(pixel[offset], value);
-            }
+    /// Mixes `paint` into `pixel`.
+    fn mix(pixel: &mut [u8], paint: &Paint) {
+        for &(offset, new) in &paint.channels[..paint.count] {
+            pixel[offset] = ((u32::from(pixel[offset]) * paint.keep + new + 128) >> 8) as u8;
         }
     }
 
     /// Mixes `paint` into pixels `columns` of row `y`.
     fn mix_span(&mut self, y: usize, columns: std::ops::Range<usize>, paint: &Paint) {
-        let bytes = self.layout.bytes_per_pixel;
+        let bytes = self.surface.bytes_per_pixel();
         let row = &mut self.data[y * self.stride..][..self.width * bytes];
         for pixel in row[columns.start * bytes..columns.end * bytes].chunks_exact_mut(bytes) {
-            Self::mix(self.layout, pixel, paint);
+            Self::mix(pixel, paint);
         }
     }
 
@@ -179,9 +223,9 @@ impl Canvas<'_> {
     ) {
         let paints: Vec<Paint> = lut
             .iter()
-            .map(|&colour| Paint::new(colour, alpha))
+            .map(|&colour| Paint::new(colour, alpha, self.surface))
             .collect();
-        let (layout, bytes) = (self.layout, self.layout.bytes_per_pixel);
+        let bytes = self.surface.bytes_per_pixel();
         // The threshold at the middle of the colormap, twice the threshold at its top.
         let lut_steps_per_unit = (lut.len() - 1) as f32 / (2.0 * threshold);
         map.for_each_resized_row(self.width, self.height, |y, values| {
@@ -192,7 +236,7 @@ impl Canvas<'_> {
                 }
                 // Adding ½ and truncating rounds these non-negative values without a call to `round`.
                 let index = (value * lut_steps_per_unit + 0.5).clamp(0.0, (lut.len() - 1) as f32);
-                Self::mix(layout, pixel, &paints[index as usize]);
+                Self::mix(pixel, &paints[index as usize]);
             }
         });
     }
@@ -207,7 +251,7 @@ impl Canvas<'_> {
         colour: [u8; 3],
         thickness: usize,
     ) {
-        let paint = Paint::new(colour, 1.0);
+        let paint = Paint::new(colour, 1.0, self.surface);
         let (x1, y1) = ((x + width).min(self.width), (y + height).min(self.height));
         let (x, y) = (x.min(x1), y.min(y1));
         let left = x..(x + thickness).min(x1);
@@ -250,7 +294,7 @@ mod tests {
             width: 2,
             height: 1,
             stride: 6,
-            layout: PixelLayout::RGB,
+            surface: Surface::Packed(PixelLayout::RGB),
         };
         canvas.blend_map(&map, 1.0, &lut, 0.5, true);
         assert_eq!(&data[..3], &[100, 100, 100], "below threshold: untouched");
@@ -265,7 +309,7 @@ mod tests {
             width: 2,
             height: 1,
             stride: 6,
-            layout: PixelLayout::RGB,
+            surface: Surface::Packed(PixelLayout::RGB),
         }
         .blend_map(&map, 1.0, &lut, 1.0, false);
         assert_eq!(data[0], 64, "a quarter of the way up the gray ramp");
@@ -280,7 +324,7 @@ mod tests {
             width: 4,
             height: 3,
             stride: 20,
-            layout: PixelLayout::BGRA,
+            surface: Surface::Packed(PixelLayout::BGRA),
         };
         canvas.draw_rectangle(0, 0, 10, 10, [255, 0, 0], 1);
         let red = [0u8, 0, 255, 0];
@@ -293,10 +337,46 @@ mod tests {
             width: 2,
             height: 2,
             stride: 2,
-            layout: PixelLayout::GRAY8,
+            surface: Surface::Packed(PixelLayout::GRAY8),
         }
         .draw_rectangle(0, 0, 1, 1, [255, 0, 0], 1);
         assert_eq!(grey, [76, 0, 0, 0], "grey gets the colour's luminance");
+    }
+
+    #[test]
+    fn yuv_planes_get_the_colour_in_their_own_terms() {
+        let matrix = YuvMatrix::BT601;
+        let mut luma = vec![16u8; 4];
+        Canvas {
+            data: &mut luma,
+            width: 2,
+            height: 2,
+            stride: 2,
+            surface: Surface::Luma(matrix),
+        }
+        .draw_rectangle(0, 0, 1, 1, [255, 255, 255], 1);
+        assert_eq!(luma, [235, 16, 16, 16], "studio-range white");
+        // One NV12 chroma sample (Cb, Cr), half-transparent red over neutral grey.
+        let mut chroma = vec![128u8, 128];
+        let surface = Surface::Chroma {
+            matrix,
+            cb: Some(0),
+            cr: Some(1),
+            bytes: 2,
+        };
+        let map = AnomalyMap::new(1, 1, vec![2.0]);
+        let red = [[230u8, 0, 0]; 2];
+        Canvas {
+            data: &mut chroma,
+            width: 1,
+            height: 1,
+            stride: 2,
+            surface,
+        }
+        .blend_map(&map, 1.0, &red, 0.5, false);
+        let [_, cb, cr] = matrix.yuv_of(red[0]);
+        let half = |target: f32| ((128.0 + target) / 2.0).round() as u8;
+        assert_eq!(chroma, [half(cb), half(cr)]);
     }
 
     #[test]
@@ -310,7 +390,7 @@ mod tests {
                 width,
                 height,
                 stride: width,
-                layout: PixelLayout::GRAY8,
+                surface: Surface::Packed(PixelLayout::GRAY8),
             }
             .draw_rectangle(x, y, w, h, [255, 255, 255], t);
             for py in 0..height {

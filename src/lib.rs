@@ -34,7 +34,7 @@ pub use config::ModelConfig;
 pub use detector::{Detection, Detector};
 pub use device::DeviceSpec;
 pub use error::{Error, Result};
-pub use frame::{Frame, PixelLayout};
+pub use frame::{Frame, PixelFormat, PixelLayout, Plane, StagedFrame, YuvMatrix};
 pub use modelfile::CodePolicy;
 pub use regions::Region;
 pub use verdict::{Criteria, FrameRegion, Verdict};

@@ -33,7 +33,7 @@ pub enum Integrity {
 
 /// Whether a model may run the TorchScript it embeds. TorchScript is a program, not data: loading it
 /// runs code from the file inside this process, so only files from a trusted source should be allowed to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CodePolicy {
     /// A model carrying code is refused with an error saying how to allow it.
     #[default]

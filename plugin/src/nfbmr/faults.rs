@@ -103,7 +103,7 @@ mod tests {
             (
                 "inference",
                 Fault::InferenceThreadPanic,
-                "inference thread stopped: it panicked",
+                "inference thread panicked",
             ),
         ] {
             let victim = pipeline(name, &model);

@@ -14,9 +14,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use nfbmr::events::{Debouncer, FrameTime};
-use nfbmr::{PixelLayout, Verdict};
+use nfbmr::{PixelFormat, PixelLayout, Verdict, YuvMatrix};
 
-use super::engine::{Engine, LoadedModel};
+use super::engine::Engine;
 use super::outputs::{Report, ResultsFile, event_line};
 use super::overlay;
 use super::settings::Settings;
@@ -25,7 +25,7 @@ mod announce;
 mod model;
 use super::source::{Outages, SourceWatch};
 
-static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
         "nfbmr",
         gst::DebugColorFlags::empty(),
@@ -35,10 +35,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 
 struct State {
     engine: Engine,
-    model: LoadedModel,
     /// The `model_changes` of the settings that `model` answers.
     model_changes: u64,
-    info: Option<(gst_video::VideoInfo, PixelLayout)>,
+    info: Option<(gst_video::VideoInfo, PixelFormat)>,
     frames: u64,
     events: Debouncer,
     /// Just after the last frame: where an event still open at the end of the stream ends.
@@ -58,9 +57,10 @@ pub struct Nfbmr {
     outages: Mutex<Outages>,
 }
 
-fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
+/// How the model reads frames of `info`: packed RGB or grey as they are, YUV by its colour matrix.
+fn format_of(info: &gst_video::VideoInfo) -> Option<PixelFormat> {
     use gst_video::VideoFormat as F;
-    Some(match format {
+    let layout = match info.format() {
         F::Rgb => PixelLayout::RGB,
         F::Bgr => PixelLayout::BGR,
         F::Rgbx | F::Rgba => PixelLayout::RGBA,
@@ -68,8 +68,26 @@ fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
         F::Xrgb | F::Argb => PixelLayout::ARGB,
         F::Xbgr | F::Abgr => PixelLayout::ABGR,
         F::Gray8 => PixelLayout::GRAY8,
+        F::Nv12 => return Some(PixelFormat::Nv12(yuv_matrix(info))),
+        F::I420 => return Some(PixelFormat::I420(yuv_matrix(info))),
         _ => return None,
-    })
+    };
+    Some(PixelFormat::Packed(layout))
+}
+
+/// The colour matrix of YUV caps; unknown ones get GStreamer's defaults (BT.709 from 720 rows, else BT.601,
+/// studio range).
+fn yuv_matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
+    use gst_video::VideoColorMatrix as M;
+    let colorimetry = info.colorimetry();
+    let matrix = match colorimetry.matrix() {
+        M::Bt709 => YuvMatrix::BT709,
+        M::Bt2020 => YuvMatrix::BT2020,
+        M::Bt601 => YuvMatrix::BT601,
+        _ if info.height() >= 720 => YuvMatrix::BT709,
+        _ => YuvMatrix::BT601,
+    };
+    matrix.with_full_range(colorimetry.range() == gst_video::VideoColorRange::Range0_255)
 }
 
 impl Nfbmr {
@@ -92,13 +110,13 @@ impl Nfbmr {
         }
     }
 
-    /// Scores a frame of `frame` (its info and layout) with the model in use.
+    /// Scores a frame of `frame` (its info and format) with the model in use.
     fn judge(
         &self,
-        state: &State,
+        state: &mut State,
         settings: &Settings,
         buffer: &gst::BufferRef,
-        frame: (&gst_video::VideoInfo, PixelLayout),
+        frame: (&gst_video::VideoInfo, PixelFormat),
     ) -> Result<Verdict, gst::FlowError> {
         let verdict = state
             .engine
@@ -125,7 +143,7 @@ impl Nfbmr {
     fn paint(
         &self,
         buffer: &mut gst::BufferRef,
-        frame: (&gst_video::VideoInfo, PixelLayout),
+        frame: (&gst_video::VideoInfo, PixelFormat),
         settings: &Settings,
         verdict: &Verdict,
     ) -> Result<(), gst::FlowError> {
@@ -173,6 +191,11 @@ impl ObjectImpl for Nfbmr {
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "engine-users" {
+            let state = crate::lock(&self.state);
+            let users = state.as_ref().map_or(0, |state| state.engine.users());
+            return (users as u32).to_value();
+        }
         crate::lock(&self.settings).get(pspec.name())
     }
 }
@@ -209,6 +232,8 @@ impl ElementImpl for Nfbmr {
                     F::Argb,
                     F::Abgr,
                     F::Gray8,
+                    F::Nv12,
+                    F::I420,
                 ])
                 .build();
             crate::sink_and_src_templates(&caps)
@@ -224,7 +249,7 @@ impl BaseTransformImpl for Nfbmr {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = crate::lock(&self.settings).clone();
-        let (engine, model) = self.start_engine(&settings)?;
+        let engine = self.start_engine(&settings)?;
         *crate::lock(&self.results) = match &settings.results_location {
             Some(path) => Some(ResultsFile::open(path).map_err(|err| {
                 gst::error_msg!(
@@ -241,7 +266,6 @@ impl BaseTransformImpl for Nfbmr {
         *crate::lock(&self.outages) = Outages::new(stand_ins);
         *crate::lock(&self.state) = Some(State {
             engine,
-            model,
             model_changes: settings.model_changes,
             info: None,
             frames: 0,
@@ -271,6 +295,24 @@ impl BaseTransformImpl for Nfbmr {
             self.end_open_event();
         }
         self.parent_sink_event(event)
+    }
+
+    /// Adds what batching may hold a frame back to the latency upstream reports.
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let answered = BaseTransformImplExt::parent_query(self, direction, query);
+        if answered
+            && direction == gst::PadDirection::Src
+            && let gst::QueryViewMut::Latency(latency) = query.view_mut()
+        {
+            let wait = match crate::lock(&self.state).as_ref() {
+                Some(state) => state.engine.batching().timeout,
+                None => crate::lock(&self.settings).batching().timeout,
+            };
+            let added = gst::ClockTime::from_nseconds(wait.as_nanos() as u64);
+            let (live, min, max) = latency.result();
+            latency.set(live, min + added, max.map(|max| max + added));
+        }
+        answered
     }
 
     fn before_transform(&self, buffer: &gst::BufferRef) {
@@ -306,10 +348,10 @@ impl BaseTransformImpl for Nfbmr {
         }
         let interval = u64::from(settings.inference_interval.max(1));
         let inferred = state.last.is_none() || state.frames % interval == 0;
-        let Some((info, layout)) = &state.info else {
+        let Some((info, format)) = state.info.clone() else {
             return Err(gst::FlowError::NotNegotiated);
         };
-        let frame = (info, *layout);
+        let frame = (&info, format);
         if inferred {
             state.last = Some(Arc::new(self.judge(state, &settings, buffer, frame)?));
         }
@@ -328,7 +370,7 @@ impl BaseTransformImpl for Nfbmr {
             pts: time.pts.map(|pts| pts + duration.nseconds()),
             running_time: time.running_time.map(|t| t + duration.nseconds()),
         };
-        let model_id = state.model.id.clone();
+        let model_id = state.engine.model().id.clone();
         let report = Report {
             verdict: &verdict,
             inferred,
@@ -372,11 +414,11 @@ impl VideoFilterImpl for Nfbmr {
         _out_info: &gst_video::VideoInfo,
     ) -> Result<(), gst::LoggableError> {
         gst::debug!(CAT, imp = self, "Configured for caps {incaps}");
-        let layout = layout_of(in_info.format()).ok_or_else(|| {
+        let format = format_of(in_info).ok_or_else(|| {
             gst::loggable_error!(CAT, "Unsupported format {:?}", in_info.format())
         })?;
         if let Some(state) = crate::lock(&self.state).as_mut() {
-            state.info = Some((in_info.clone(), layout));
+            state.info = Some((in_info.clone(), format));
             // A new resolution invalidates the regions of the last result.
             state.last = None;
         }

@@ -15,8 +15,14 @@
  * `peak-score`, `peak-pts` on end, `region`) and written as a JSON line with `event` set; the meta's
  * `event-id` names the event in progress.
  *
- * The model runs on the element's own inference thread: it is loaded there when the element starts, and a
- * `model` set while playing is loaded there between two frames (the frame after it waits for the load).
+ * Elements of one process that load the same model file on the same device share one engine: the model is
+ * loaded once, and its inference threads score the frames of all of them in batches of up to `max-batch`,
+ * waiting at most `batch-timeout` microseconds for a batch to fill (both set by the first element to start
+ * the engine; `engine-users` counts the elements sharing it). Each element waits only for its own frame,
+ * so each stream keeps its order. A `model` set while playing is loaded (or its engine found) between two
+ * frames; the frame after it waits for the load. Raw RGB-family, GRAY8, NV12 and I420 frames are converted,
+ * resized and normalised on the model's device.
+ *
  * `threshold` and `overlay-alpha` are controllable (`GstController`).
  *
  * ## Example
@@ -38,7 +44,6 @@ mod outputs;
 mod overlay;
 mod settings;
 mod source;
-mod worker;
 
 pub(crate) use outputs::REGION_TYPE;
 

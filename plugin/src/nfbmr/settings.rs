@@ -2,6 +2,7 @@
 //! The element's settings and the properties that set them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,6 +10,7 @@ use gst::prelude::*;
 use nfbmr::events::EventRules;
 use nfbmr::{CodePolicy, Criteria};
 
+use super::engine::{Batching, EngineSpec};
 use super::{Colormap, Device, overlay};
 
 const DEFAULT_ALLOW_CODE: bool = false;
@@ -19,6 +21,8 @@ const DEFAULT_OVERLAY_ABOVE_THRESHOLD: bool = false;
 const DEFAULT_DRAW_REGIONS: bool = true;
 const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
 const DEFAULT_POST_MESSAGES: bool = true;
+const DEFAULT_MAX_BATCH: u32 = 8;
+const DEFAULT_BATCH_TIMEOUT_US: u64 = 0;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -28,6 +32,9 @@ pub struct Settings {
     pub device: Device,
     pub device_index: u32,
     pub allow_code: bool,
+    pub max_batch: u32,
+    /// Microseconds.
+    pub batch_timeout: u64,
     pub threshold: f64,
     pub overlay: bool,
     pub style: overlay::Style,
@@ -46,6 +53,8 @@ impl Default for Settings {
             device: Device::default(),
             device_index: 0,
             allow_code: DEFAULT_ALLOW_CODE,
+            max_batch: DEFAULT_MAX_BATCH,
+            batch_timeout: DEFAULT_BATCH_TIMEOUT_US,
             threshold: DEFAULT_THRESHOLD,
             overlay: DEFAULT_OVERLAY,
             style: overlay::Style {
@@ -76,6 +85,23 @@ impl Settings {
         }
     }
 
+    /// The engine the element asks for, once it has a model.
+    pub fn engine_spec(&self) -> Option<EngineSpec> {
+        Some(EngineSpec {
+            path: self.model.clone()?,
+            device: self.device_spec(),
+            code: self.code_policy(),
+            batching: self.batching(),
+        })
+    }
+
+    pub fn batching(&self) -> Batching {
+        Batching {
+            max_batch: self.max_batch as usize,
+            timeout: Duration::from_micros(self.batch_timeout),
+        }
+    }
+
     pub fn criteria(&self) -> Criteria {
         Criteria {
             threshold: (self.threshold > 0.0).then_some(self.threshold),
@@ -87,6 +113,7 @@ impl Settings {
     pub fn properties() -> Vec<glib::ParamSpec> {
         [
             model_properties(),
+            engine_properties(),
             overlay_properties(),
             output_properties(),
             event_properties(),
@@ -110,6 +137,8 @@ impl Settings {
             "device" => self.device = value.get().expect("type checked upstream"),
             "device-index" => self.device_index = value.get().expect("type checked upstream"),
             "allow-code" => self.allow_code = value.get().expect("type checked upstream"),
+            "max-batch" => self.max_batch = value.get().expect("type checked upstream"),
+            "batch-timeout" => self.batch_timeout = value.get().expect("type checked upstream"),
             "threshold" => self.threshold = value.get().expect("type checked upstream"),
             "overlay" => self.overlay = value.get().expect("type checked upstream"),
             "overlay-alpha" => self.style.alpha = value.get().expect("type checked upstream"),
@@ -142,6 +171,8 @@ impl Settings {
             "device" => self.device.to_value(),
             "device-index" => self.device_index.to_value(),
             "allow-code" => self.allow_code.to_value(),
+            "max-batch" => self.max_batch.to_value(),
+            "batch-timeout" => self.batch_timeout.to_value(),
             "threshold" => self.threshold.to_value(),
             "overlay" => self.overlay.to_value(),
             "overlay-alpha" => self.style.alpha.to_value(),
@@ -196,6 +227,39 @@ fn model_properties() -> Vec<glib::ParamSpec> {
             (0.0, f64::MAX),
             DEFAULT_THRESHOLD,
         ),
+    ]
+}
+
+/// The shared engine: batching across the elements that use it, and how many do.
+fn engine_properties() -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecUInt::builder("max-batch")
+            .nick("Maximum batch")
+            .blurb(
+                "Most frames scored together by the engine this element shares with the other \
+                    elements of the process that load the same model file on the same device (the \
+                    first element to start sets it for all)",
+            )
+            .minimum(1)
+            .maximum(256)
+            .default_value(DEFAULT_MAX_BATCH)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt64::builder("batch-timeout")
+            .nick("Batch timeout")
+            .blurb(
+                "Microseconds the engine waits after a frame for more frames to batch with it; 0 \
+                    scores at once what is waiting. Added to the latency the element reports",
+            )
+            .maximum(1_000_000)
+            .default_value(DEFAULT_BATCH_TIMEOUT_US)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("engine-users")
+            .nick("Engine users")
+            .blurb("Elements sharing this element's engine, this one included (0 when stopped)")
+            .read_only()
+            .build(),
     ]
 }
 

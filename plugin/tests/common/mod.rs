@@ -81,6 +81,12 @@ pub fn raw_score(pixels: &[u8], width: usize, height: usize, layout: PixelLayout
         .raw_score
 }
 
+/// Whether two raw scores of one picture agree. Not bit for bit: the element's engine may score the frame
+/// in a batch with frames of other tests that share it, and a batch may round differently.
+pub fn same_score(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-5 * a.abs().max(b.abs())
+}
+
 /// A harness around an `nfbmr` element using the first model, with `properties` as `name=value` pairs.
 pub fn harness(properties: &str, caps: &str) -> gst_check::Harness {
     init();

@@ -66,41 +66,104 @@ pub fn lite0_block_strides() -> Vec<i64> {
 /// A convolution with TensorFlow "SAME" padding: output size ceil(n / stride), extra padding at the end.
 #[derive(Debug)]
 struct SameConv {
-    conv: nn::Conv2D,
+    weight: Tensor,
+    bias: Option<Tensor>,
     kernel: i64,
     stride: i64,
+    groups: i64,
 }
 
 impl SameConv {
+    /// Its weight is the variable `p.weight`; there is no bias (BatchNorm follows).
     fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64, groups: i64) -> Self {
-        // Stride 1 with an odd kernel is symmetric: let the convolution pad, which avoids a copy.
-        let padding = if stride == 1 { kernel / 2 } else { 0 };
         let config = nn::ConvConfig {
-            stride,
-            padding,
             groups,
             bias: false,
             ..Default::default()
         };
         SameConv {
-            conv: nn::conv2d(p, c_in, c_out, kernel, config),
+            weight: nn::conv2d(p, c_in, c_out, kernel, config).ws,
+            bias: None,
             kernel,
             stride,
+            groups,
         }
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
-        if self.stride == 1 {
-            return xs.apply(&self.conv);
-        }
-        let pad = |n: i64| {
-            let out = (n + self.stride - 1) / self.stride;
-            ((out - 1) * self.stride + self.kernel - n).max(0)
+        // Stride 1 with an odd kernel is symmetric: let the convolution pad, which avoids a copy.
+        let (padded, padding) = if self.stride == 1 {
+            (xs.shallow_clone(), self.kernel / 2)
+        } else {
+            let pad = |n: i64| {
+                let out = (n + self.stride - 1) / self.stride;
+                ((out - 1) * self.stride + self.kernel - n).max(0)
+            };
+            let (ph, pw) = (pad(xs.size()[2]), pad(xs.size()[3]));
+            (
+                xs.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2]),
+                0,
+            )
         };
-        let (h, w) = (xs.size()[2], xs.size()[3]);
-        let (ph, pw) = (pad(h), pad(w));
-        xs.constant_pad_nd([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2])
-            .apply(&self.conv)
+        padded.conv2d(
+            &self.weight,
+            self.bias.as_ref(),
+            [self.stride; 2],
+            [padding; 2],
+            [1, 1],
+            self.groups,
+        )
+    }
+}
+
+/// A convolution and the BatchNorm after it, or, folded, one convolution with a bias doing both.
+#[derive(Debug)]
+struct ConvBn {
+    conv: SameConv,
+    bn: Option<nn::BatchNorm>,
+}
+
+impl ConvBn {
+    fn new(conv: SameConv, bn: nn::BatchNorm) -> Self {
+        ConvBn { conv, bn: Some(bn) }
+    }
+
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let ys = self.conv.forward(xs);
+        match &self.bn {
+            Some(bn) => ys.apply_t(bn, false),
+            None => ys,
+        }
+    }
+
+    /// At inference BatchNorm is a fixed per-channel affine map: scaling the convolution's output channels
+    /// and adding a bias computes it in the convolution, one pass over memory and one kernel fewer.
+    fn folded(&self) -> Self {
+        let conv = &self.conv;
+        let (weight, bias) = match &self.bn {
+            Some(bn) => {
+                let gamma = bn.ws.as_ref().expect("affine BatchNorm");
+                let beta = bn.bs.as_ref().expect("affine BatchNorm");
+                let scale = gamma / (&bn.running_var + BN_EPS).sqrt();
+                (
+                    &conv.weight * scale.view([-1, 1, 1, 1]),
+                    Some(beta - &bn.running_mean * &scale),
+                )
+            }
+            // Already folded.
+            None => (
+                conv.weight.shallow_clone(),
+                conv.bias.as_ref().map(Tensor::shallow_clone),
+            ),
+        };
+        ConvBn {
+            conv: SameConv {
+                weight,
+                bias,
+                ..*conv
+            },
+            bn: None,
+        }
     }
 }
 
@@ -119,68 +182,73 @@ fn relu6(xs: &Tensor) -> Tensor {
 /// Mobile inverted bottleneck without squeeze-excitation.
 #[derive(Debug)]
 struct MbConv {
-    expand: Option<(nn::Conv2D, nn::BatchNorm)>,
-    depthwise: SameConv,
-    bn1: nn::BatchNorm,
-    project: nn::Conv2D,
-    bn2: nn::BatchNorm,
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
     residual: bool,
 }
 
 impl MbConv {
     fn new(p: nn::Path, args: BlockArgs) -> Self {
         let hidden = args.c_in * args.expand;
-        let pointwise = nn::ConvConfig {
-            bias: false,
-            ..Default::default()
-        };
         let expand = (args.expand != 1).then(|| {
-            (
-                nn::conv2d(&p / "_expand_conv", args.c_in, hidden, 1, pointwise),
+            ConvBn::new(
+                SameConv::new(&p / "_expand_conv", args.c_in, hidden, 1, 1, 1),
                 batch_norm(&p / "_bn0", hidden),
             )
         });
         MbConv {
             expand,
-            depthwise: SameConv::new(
-                &p / "_depthwise_conv",
-                hidden,
-                hidden,
-                args.kernel,
-                args.stride,
-                hidden,
+            depthwise: ConvBn::new(
+                SameConv::new(
+                    &p / "_depthwise_conv",
+                    hidden,
+                    hidden,
+                    args.kernel,
+                    args.stride,
+                    hidden,
+                ),
+                batch_norm(&p / "_bn1", hidden),
             ),
-            bn1: batch_norm(&p / "_bn1", hidden),
-            project: nn::conv2d(&p / "_project_conv", hidden, args.c_out, 1, pointwise),
-            bn2: batch_norm(&p / "_bn2", args.c_out),
+            project: ConvBn::new(
+                SameConv::new(&p / "_project_conv", hidden, args.c_out, 1, 1, 1),
+                batch_norm(&p / "_bn2", args.c_out),
+            ),
             residual: args.stride == 1 && args.c_in == args.c_out,
         }
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
         let hidden = match &self.expand {
-            Some((conv, bn)) => relu6(&xs.apply(conv).apply_t(bn, false)),
+            Some(expand) => relu6(&expand.forward(xs)),
             None => xs.shallow_clone(),
         };
-        let hidden = relu6(&self.depthwise.forward(&hidden).apply_t(&self.bn1, false));
-        let out = hidden.apply(&self.project).apply_t(&self.bn2, false);
+        let hidden = relu6(&self.depthwise.forward(&hidden));
+        let out = self.project.forward(&hidden);
         if self.residual { out + xs } else { out }
+    }
+
+    fn folded(&self) -> Self {
+        MbConv {
+            expand: self.expand.as_ref().map(ConvBn::folded),
+            depthwise: self.depthwise.folded(),
+            project: self.project.folded(),
+            residual: self.residual,
+        }
     }
 }
 
 /// The ImageNet classifier on top of the last block; only built to check that real weights are loaded.
 #[derive(Debug)]
 struct ClassifierHead {
-    conv: nn::Conv2D,
-    bn: nn::BatchNorm,
+    conv: ConvBn,
     fc: nn::Linear,
 }
 
 /// EfficientNet-Lite0 truncated after the last block a detector taps.
 #[derive(Debug)]
 pub struct EfficientNetLite {
-    stem: SameConv,
-    bn0: nn::BatchNorm,
+    stem: ConvBn,
     blocks: Vec<MbConv>,
     taps: Vec<usize>,
     head: Option<ClassifierHead>,
@@ -214,17 +282,10 @@ impl EfficientNetLite {
         let head = with_head.then(|| {
             let last = blocks[blocks.len() - 1].c_out;
             ClassifierHead {
-                conv: nn::conv2d(
-                    p / "_conv_head",
-                    last,
-                    HEAD_CHANNELS,
-                    1,
-                    nn::ConvConfig {
-                        bias: false,
-                        ..Default::default()
-                    },
+                conv: ConvBn::new(
+                    SameConv::new(p / "_conv_head", last, HEAD_CHANNELS, 1, 1, 1),
+                    batch_norm(p / "_bn1", HEAD_CHANNELS),
                 ),
-                bn: batch_norm(p / "_bn1", HEAD_CHANNELS),
                 fc: nn::linear(
                     p / "_fc",
                     HEAD_CHANNELS,
@@ -234,8 +295,10 @@ impl EfficientNetLite {
             }
         });
         EfficientNetLite {
-            stem: SameConv::new(p / "_conv_stem", 3, STEM_CHANNELS, 3, 2, 1),
-            bn0: batch_norm(p / "_bn0", STEM_CHANNELS),
+            stem: ConvBn::new(
+                SameConv::new(p / "_conv_stem", 3, STEM_CHANNELS, 3, 2, 1),
+                batch_norm(p / "_bn0", STEM_CHANNELS),
+            ),
             blocks: blocks
                 .iter()
                 .enumerate()
@@ -247,7 +310,19 @@ impl EfficientNetLite {
     }
 
     fn stem(&self, xs: &Tensor) -> Tensor {
-        relu6(&self.stem.forward(xs).apply_t(&self.bn0, false))
+        relu6(&self.stem.forward(xs))
+    }
+
+    /// The feature extractor for inference, with every BatchNorm folded into its convolution (the
+    /// classifier, used only to check weights, is left out). Call under `no_grad` once the weights are
+    /// bound.
+    pub fn folded(&self) -> Self {
+        EfficientNetLite {
+            stem: self.stem.folded(),
+            blocks: self.blocks.iter().map(MbConv::folded).collect(),
+            taps: self.taps.clone(),
+            head: None,
+        }
     }
 
     /// Feature maps at the tapped blocks, for a normalised [B, 3, H, W] batch.
@@ -270,11 +345,8 @@ impl EfficientNetLite {
             .blocks
             .iter()
             .fold(self.stem(xs), |x, block| block.forward(&x));
-        let pooled = relu6(&x.apply(&head.conv).apply_t(&head.bn, false)).mean_dim(
-            [2, 3].as_slice(),
-            false,
-            tch::Kind::Float,
-        );
+        let pooled =
+            relu6(&head.conv.forward(&x)).mean_dim([2, 3].as_slice(), false, tch::Kind::Float);
         Some(pooled.apply(&head.fc))
     }
 }
@@ -295,6 +367,36 @@ mod tests {
         assert_eq!((channels[7], strides[7]), (80, 16));
         assert_eq!((channels[10], strides[10]), (112, 16));
         assert_eq!((channels[15], strides[15]), (320, 32));
+    }
+
+    #[test]
+    fn folding_batch_norms_keeps_the_features() {
+        tch::manual_seed(7);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = EfficientNetLite::features(&vs.root(), &DEFAULT_LITE0_TAPS).unwrap();
+        // Statistics and affine parameters away from their identity defaults, as trained weights are.
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                let noise = var.rand_like() * 0.5;
+                let _ = if name.ends_with("running_var") {
+                    var.g_add_(&noise)
+                } else {
+                    var.g_add_(&(noise - 0.25))
+                };
+            }
+        });
+        let xs = Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+        let (plain, folded) = tch::no_grad(|| {
+            (
+                net.forward_features(&xs),
+                net.folded().forward_features(&xs),
+            )
+        });
+        for (a, b) in plain.iter().zip(&folded) {
+            let scale = a.abs().max().double_value(&[]);
+            let error = (a - b).abs().max().double_value(&[]);
+            assert!(error <= 1e-4 * scale, "{error} of {scale}");
+        }
     }
 
     #[test]

@@ -102,6 +102,17 @@ impl Backbone {
         }
     }
 
+    /// The backbone for inference: the native network with its BatchNorms folded into its convolutions
+    /// (call once the weights are bound); a TorchScript module as it is.
+    pub fn for_inference(self) -> Self {
+        match self {
+            Backbone::EfficientNetLite(net) => {
+                Backbone::EfficientNetLite(Box::new(tch::no_grad(|| net.folded())))
+            }
+            torchscript => torchscript,
+        }
+    }
+
     /// Loads a serialised TorchScript module (the bytes of a `.pt` file).
     pub fn torchscript(bytes: &[u8], taps: Vec<usize>, device: Device) -> Result<Self> {
         let mut module = CModule::load_data_on_device(&mut Cursor::new(bytes), device)

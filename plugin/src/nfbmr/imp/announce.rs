@@ -23,7 +23,7 @@ impl Nfbmr {
         let Some(event) = state.events.finish(stream_end) else {
             return;
         };
-        let model_id = state.model.id.clone();
+        let model_id = state.engine.model().id.clone();
         drop(guard);
         self.write_result(&event_line(&event, &model_id));
         self.announce(&event);
