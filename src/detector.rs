@@ -5,15 +5,17 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use tch::{Device, Tensor, nn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::anomaly::{self, AnomalyMap, GaussianBlur, ScoreMode};
 use crate::config::ModelConfig;
-use crate::device::DeviceSpec;
-use crate::error::{Error, Result};
+use crate::device::{DeviceSpec, Precision, device_name};
+use crate::error::{Error, Result, panic_message};
 use crate::frame::{Frame, Normaliser, StagedFrame};
-use crate::model::NfBmr;
 use crate::model::backbone::Backbone;
+use crate::model::{Domains, NfBmr, Residuals};
 use crate::modelfile::{self, CodePolicy};
 
 /// What the model saw in one frame, before any decision (see [`Detection::verdict`]).
@@ -35,8 +37,9 @@ pub struct Detector {
     head: NfBmr,
     blur: Option<GaussianBlur>,
     normaliser: Normaliser,
-    // Owns the variables that `backbone` and `head` hold shallow references to.
-    _variables: nn::VarStore,
+    precision: Precision,
+    /// Owns the variables that `backbone` and `head` hold shallow references to.
+    variables: nn::VarStore,
     model_id: String,
 }
 
@@ -70,7 +73,7 @@ impl Detector {
         modelfile::bind(&variables, &tensors, false, source)?;
         let mut variables = variables;
         variables.freeze();
-        let backbone = backbone.for_inference();
+        let backbone = backbone.for_inference(device, Kind::Float);
         let blur = GaussianBlur::new(config.image_size, config.blur_sigma, device);
         let normaliser = Normaliser::new(
             config.image_size,
@@ -85,7 +88,8 @@ impl Detector {
             head,
             blur,
             normaliser,
-            _variables: variables,
+            precision: Precision::Fp32,
+            variables,
             model_id,
         };
         detector.check_feature_shapes(source)?;
@@ -96,7 +100,7 @@ impl Detector {
     /// fails at load time, not on the first frame.
     fn check_feature_shapes(&self, source: &Path) -> Result<()> {
         let size = self.config.image_size;
-        let blank = Tensor::zeros([1, 3, size, size], (tch::Kind::Float, self.device));
+        let blank = Tensor::zeros([1, 3, size, size], (Kind::Float, self.device));
         let features = tch::no_grad(|| self.backbone.features(&blank))?;
         let expected: Vec<Vec<i64>> = self
             .config
@@ -114,6 +118,36 @@ impl Detector {
             ));
         }
         Ok(())
+    }
+
+    /// The detector computing in `precision`: the backbone, flows and mappers run in it, and their maps
+    /// are fused and scored in fp32. The weights are cast in place, from those the detector has (fp32 as
+    /// loaded). A device that cannot run the model in `precision` is refused here, not at the first frame.
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        self.backbone = self.backbone.for_inference(self.device, precision.kind());
+        match precision {
+            Precision::Fp32 => self.variables.float(),
+            Precision::Fp16 => self.variables.half(),
+            Precision::Bf16 => self.variables.bfloat16(),
+        }
+        self.precision = precision;
+        let size = self.config.image_size;
+        let blank = Tensor::zeros([1, 3, size, size], (Kind::Float, self.device));
+        // tch panics with libtorch's message when an operation lacks a kernel for a number format.
+        drop(
+            catch_unwind(AssertUnwindSafe(|| self.anomaly_maps(&blank))).map_err(|panic| {
+                Error::Device(format!(
+                    "the model cannot run in {precision} on {}: {}",
+                    device_name(self.device),
+                    panic_message(&*panic)
+                ))
+            })??,
+        );
+        Ok(self)
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -146,9 +180,12 @@ impl Detector {
     /// Anomaly maps [B, 1, S, S] of a preprocessed batch in each of `modes`, from one pass of the model.
     pub fn anomaly_maps_by(&self, input: &Tensor, modes: &[ScoreMode]) -> Result<Vec<Tensor>> {
         tch::no_grad(|| {
-            let features = self.backbone.features(input)?;
+            let features = self
+                .backbone
+                .features(&input.to_kind(self.precision.kind()))?;
             let domains = self.head.domains(&features);
             let residuals = self.head.residuals(&domains, false);
+            let (domains, residuals) = as_float(domains, residuals);
             Ok(modes
                 .iter()
                 .map(|&mode| {
@@ -187,4 +224,25 @@ impl Detector {
             })
             .collect()
     }
+}
+
+/// The domains and residuals in fp32, where maps are fused and scored whatever the network ran in.
+fn as_float(domains: Vec<Domains>, residuals: Vec<Residuals>) -> (Vec<Domains>, Vec<Residuals>) {
+    let float = |t: Tensor| t.to_kind(Kind::Float);
+    (
+        domains
+            .into_iter()
+            .map(|d| Domains {
+                source: float(d.source),
+                target: float(d.target),
+            })
+            .collect(),
+        residuals
+            .into_iter()
+            .map(|r| Residuals {
+                forward: float(r.forward),
+                backward: float(r.backward),
+            })
+            .collect(),
+    )
 }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Where the model runs: chosen once, from `auto`, `cpu`, `cuda` or `cuda:N`.
+//! Where the model runs, chosen once from `auto`, `cpu`, `cuda` or `cuda:N`, and in which precision.
 
 use std::fmt;
 use std::str::FromStr;
 
-use tch::{Cuda, Device};
+use tch::{Cuda, Device, Kind};
 
 use crate::error::{Error, Result};
 
@@ -77,6 +77,52 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
+/// The number format the network computes in. The maps are fused and scored in fp32 whatever it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    /// IEEE half precision: fast on GPUs, emulated (slowly) on most CPUs.
+    Fp16,
+    /// bfloat16: fp32's range with half its bytes; fast on recent GPUs and on CPUs with AVX-512 BF16 or AMX.
+    Bf16,
+}
+
+impl Precision {
+    pub fn kind(self) -> Kind {
+        match self {
+            Precision::Fp32 => Kind::Float,
+            Precision::Fp16 => Kind::Half,
+            Precision::Bf16 => Kind::BFloat16,
+        }
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float32" => Ok(Precision::Fp32),
+            "fp16" | "float16" | "half" => Ok(Precision::Fp16),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::Device(format!(
+                "unknown precision '{s}': expected fp32, fp16 or bf16"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
 /// The name a device is reported under (`cpu`, `cuda:0`).
 pub fn device_name(device: Device) -> String {
     match device {
@@ -99,6 +145,11 @@ mod tests {
         }
         assert!("tpu".parse::<DeviceSpec>().is_err());
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        for text in ["fp32", "fp16", "bf16"] {
+            let precision: Precision = text.parse().unwrap();
+            assert_eq!(precision.to_string(), text);
+        }
+        assert!("int8".parse::<Precision>().is_err());
     }
 
     #[test]

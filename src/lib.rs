@@ -32,7 +32,7 @@ pub mod weights;
 pub use anomaly::AnomalyMap;
 pub use config::ModelConfig;
 pub use detector::{Detection, Detector};
-pub use device::DeviceSpec;
+pub use device::{DeviceSpec, Precision};
 pub use error::{Error, Result};
 pub use frame::{Frame, PixelFormat, PixelLayout, Plane, StagedFrame, YuvMatrix};
 pub use modelfile::CodePolicy;

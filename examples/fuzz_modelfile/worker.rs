@@ -48,14 +48,7 @@ fn run_case(path: &Path, bytes: &[u8]) -> Outcome {
             let unnamed = !message.contains(&path.display().to_string());
             (false, unnamed.then_some(("unnamed-error", message)))
         }
-        Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            (false, Some(("panic", message)))
-        }
+        Err(panic) => (false, Some(("panic", nfbmr::error::panic_message(&*panic)))),
     };
     Outcome {
         loaded,

@@ -127,10 +127,15 @@ impl Bmr {
         self.backward.forward_t(target, &self.shared, train)
     }
 
-    /// Squared mapping errors [B, 1, h, w] of both directions, averaged over channels.
+    /// Squared mapping errors [B, 1, h, w] of both directions, averaged over channels. Squared in fp32
+    /// whatever the mappers ran in: a half-precision square overflows from errors of 256.
     fn squared_errors(&self, source: &Tensor, target: &Tensor, train: bool) -> (Tensor, Tensor) {
-        let channel_mean =
-            |error: Tensor| error.square().mean_dim([1].as_slice(), true, Kind::Float);
+        let channel_mean = |error: Tensor| {
+            error
+                .to_kind(Kind::Float)
+                .square()
+                .mean_dim([1].as_slice(), true, Kind::Float)
+        };
         let whitened_source = self.whiten(source);
         (
             channel_mean(self.map_forward(&whitened_source, train) - target),

@@ -3,6 +3,7 @@
 //! and the vfuncs live here; the settings and their properties in [`super::settings`], the model in
 //! [`super::engine`], the outputs in [`super::outputs`] and the overlay in [`super::overlay`].
 
+use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
@@ -10,20 +11,23 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::BaseTransformMode;
+use gst_base::subclass::base_transform::GenerateOutputSuccess;
 use gst_base::subclass::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use nfbmr::events::{Debouncer, FrameTime};
 use nfbmr::{PixelFormat, PixelLayout, Verdict, YuvMatrix};
 
-use super::engine::Engine;
-use super::outputs::{Report, ResultsFile, event_line};
+use super::engine::{Engine, Judged};
+use super::outputs::ResultsFile;
 use super::overlay;
 use super::settings::Settings;
 
 mod announce;
+mod frames;
 mod model;
 use super::source::{Outages, SourceWatch};
+use frames::InFlight;
 
 pub(super) static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -43,9 +47,22 @@ struct State {
     /// Just after the last frame: where an event still open at the end of the stream ends.
     stream_end: FrameTime,
     /// The last verdict, which frames skipped by `inference-interval` carry.
-    last: Option<Arc<Verdict>>,
+    last: Option<Arc<Judged>>,
+    /// Whether a frame begun since `last` was last forgotten is scored: the frames after it may carry
+    /// its verdict even before it is in.
+    verdict_coming: bool,
+    /// Frames begun and not finished yet, oldest first (see [`frames`]).
+    in_flight: VecDeque<InFlight>,
     /// The reconnecting source upstream, when there is one.
     _source: Option<SourceWatch>,
+}
+
+impl State {
+    /// The next frame is scored, whatever `inference-interval` says.
+    fn forget_verdict(&mut self) {
+        self.last = None;
+        self.verdict_coming = false;
+    }
 }
 
 #[derive(Default)]
@@ -110,36 +127,6 @@ impl Nfbmr {
         }
     }
 
-    /// Scores a frame of `frame` (its info and format) with the model in use.
-    fn judge(
-        &self,
-        state: &mut State,
-        settings: &Settings,
-        buffer: &gst::BufferRef,
-        frame: (&gst_video::VideoInfo, PixelFormat),
-    ) -> Result<Verdict, gst::FlowError> {
-        let verdict = state
-            .engine
-            .score(buffer, frame, &settings.criteria())
-            .map_err(|err| {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Failed,
-                    ["Inference failed: {err}"]
-                );
-                gst::FlowError::Error
-            })?;
-        gst::log!(
-            CAT,
-            imp = self,
-            "Frame {}: raw score {:.4}, threshold {:.4}",
-            state.frames,
-            verdict.raw_score,
-            verdict.threshold
-        );
-        Ok(verdict)
-    }
-
     fn paint(
         &self,
         buffer: &mut gst::BufferRef,
@@ -162,6 +149,28 @@ impl Nfbmr {
             .src(&*self.obj())
             .build();
         let _ = self.obj().post_message(message);
+    }
+
+    /// The batch timeout, and with `frames-in-flight` N the N − 1 frame durations a frame may wait for
+    /// the frames after it.
+    fn added_latency(&self) -> gst::ClockTime {
+        let settings = crate::lock(&self.settings).clone();
+        let state = crate::lock(&self.state);
+        let wait = match state.as_ref() {
+            Some(state) => state.engine.batching().timeout,
+            None => settings.batching().timeout,
+        };
+        let frame = state
+            .as_ref()
+            .and_then(|state| state.info.as_ref())
+            .map(|(info, _)| info.fps())
+            .filter(|fps| fps.numer() > 0)
+            .and_then(|fps| {
+                gst::ClockTime::SECOND.mul_div_ceil(fps.denom() as u64, fps.numer() as u64)
+            })
+            .unwrap_or_default();
+        let held = u64::from(settings.frames_in_flight.max(1) - 1);
+        gst::ClockTime::from_nseconds(wait.as_nanos() as u64) + frame * held
     }
 
     fn running_time(&self, pts: Option<gst::ClockTime>) -> Option<gst::ClockTime> {
@@ -272,6 +281,8 @@ impl BaseTransformImpl for Nfbmr {
             events: Debouncer::new(settings.events),
             stream_end: FrameTime::default(),
             last: None,
+            verdict_coming: false,
+            in_flight: VecDeque::new(),
             _source: source,
         });
         Ok(())
@@ -291,24 +302,38 @@ impl BaseTransformImpl for Nfbmr {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
+        match event.view() {
+            gst::EventView::FlushStop(_) => self.discard_in_flight(),
+            // Frames in flight go out before what follows them in the stream.
+            _ if event.is_serialized() => {
+                if let Err(err) = self.drain() {
+                    gst::debug!(CAT, imp = self, "Frames in flight not pushed: {err:?}");
+                    self.discard_in_flight();
+                }
+            }
+            _ => {}
+        }
         if let gst::EventView::Eos(_) = event.view() {
             self.end_open_event();
         }
         self.parent_sink_event(event)
     }
 
-    /// Adds what batching may hold a frame back to the latency upstream reports.
+    /// Adds what batching and frames in flight may hold a frame back to the latency upstream reports;
+    /// pushes the frames in flight on when upstream asks to drain.
     fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        if direction == gst::PadDirection::Sink
+            && let gst::QueryViewMut::Drain(_) = query.view_mut()
+            && self.drain().is_err()
+        {
+            self.discard_in_flight();
+        }
         let answered = BaseTransformImplExt::parent_query(self, direction, query);
         if answered
             && direction == gst::PadDirection::Src
             && let gst::QueryViewMut::Latency(latency) = query.view_mut()
         {
-            let wait = match crate::lock(&self.state).as_ref() {
-                Some(state) => state.engine.batching().timeout,
-                None => crate::lock(&self.settings).batching().timeout,
-            };
-            let added = gst::ClockTime::from_nseconds(wait.as_nanos() as u64);
+            let added = self.added_latency();
             let (live, min, max) = latency.result();
             latency.set(live, min + added, max.map(|max| max + added));
         }
@@ -330,78 +355,17 @@ impl BaseTransformImpl for Nfbmr {
         &self,
         buffer: &mut gst::BufferRef,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let camera_frame = self.camera_frame();
-        let settings = crate::lock(&self.settings).clone();
-        let mut guard = crate::lock(&self.state);
-        let Some(state) = guard.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        #[cfg(test)]
-        self.inject_fault(state);
-        if !camera_frame {
-            // A stand-in picture from the source while the camera is away: passed on as it is.
-            state.frames += 1;
-            return Ok(gst::FlowSuccess::Ok);
-        }
-        if state.model_changes != settings.model_changes {
-            self.swap_model(state, &settings);
-        }
-        let interval = u64::from(settings.inference_interval.max(1));
-        let inferred = state.last.is_none() || state.frames % interval == 0;
-        let Some((info, format)) = state.info.clone() else {
-            return Err(gst::FlowError::NotNegotiated);
-        };
-        let frame = (&info, format);
-        if inferred {
-            state.last = Some(Arc::new(self.judge(state, &settings, buffer, frame)?));
-        }
-        let verdict = Arc::clone(state.last.as_ref().expect("scored above when missing"));
-        let pts = buffer.pts();
-        let running_time = self.running_time(pts);
-        let time = FrameTime {
-            pts: pts.map(gst::ClockTime::nseconds),
-            running_time: running_time.map(gst::ClockTime::nseconds),
-        };
-        let event = inferred
-            .then(|| state.events.push(&verdict, time))
-            .flatten();
-        let duration = buffer.duration().unwrap_or_default();
-        state.stream_end = FrameTime {
-            pts: time.pts.map(|pts| pts + duration.nseconds()),
-            running_time: time.running_time.map(|t| t + duration.nseconds()),
-        };
-        let model_id = state.engine.model().id.clone();
-        let report = Report {
-            verdict: &verdict,
-            inferred,
-            event_id: state.events.current(),
-            model_id: &model_id,
-            pts,
-            running_time,
-        };
-        report.attach(buffer).map_err(|err| {
-            gst::element_imp_error!(self, gst::CoreError::Failed, ["Cannot add meta: {err}"]);
-            gst::FlowError::Error
-        })?;
-        if inferred {
-            self.write_result(&report.json_line(state.frames));
-        }
-        if let Some(event) = &event {
-            self.write_result(&event_line(event, &model_id));
-        }
-        if settings.overlay {
-            self.paint(buffer, frame, &settings, &verdict)?;
-        }
-        state.frames += 1;
-        // Posted without the state lock: a synchronous bus handler may set properties.
-        drop(guard);
-        if inferred && settings.post_messages {
-            self.post(report.message());
-        }
-        if let Some(event) = &event {
-            self.announce(event);
-        }
+        let work = self.begin(buffer)?;
+        self.finish(buffer, work)?;
         Ok(gst::FlowSuccess::Ok)
+    }
+
+    fn generate_output(&self) -> Result<GenerateOutputSuccess, gst::FlowError> {
+        let depth = crate::lock(&self.settings).frames_in_flight as usize;
+        match depth {
+            0 | 1 => self.parent_generate_output(),
+            depth => self.pipelined_output(depth),
+        }
     }
 }
 
@@ -420,7 +384,7 @@ impl VideoFilterImpl for Nfbmr {
         if let Some(state) = crate::lock(&self.state).as_mut() {
             state.info = Some((in_info.clone(), format));
             // A new resolution invalidates the regions of the last result.
-            state.last = None;
+            state.forget_verdict();
         }
         Ok(())
     }

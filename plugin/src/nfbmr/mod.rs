@@ -18,8 +18,10 @@
  * Elements of one process that load the same model file on the same device share one engine: the model is
  * loaded once, and its inference threads score the frames of all of them in batches of up to `max-batch`,
  * waiting at most `batch-timeout` microseconds for a batch to fill (both set by the first element to start
- * the engine; `engine-users` counts the elements sharing it). Each element waits only for its own frame,
- * so each stream keeps its order. A `model` set while playing is loaded (or its engine found) between two
+ * the engine; `engine-users` counts the elements sharing it). Elements asking for another `precision` get
+ * an engine of their own. Each element waits only for its own frame,
+ * so each stream keeps its order; with `frames-in-flight` N it hands up to N frames to the engine before it
+ * pushes the oldest on (in order; pushed before serialized events and at EOS, dropped by a flush). A `model` set while playing is loaded (or its engine found) between two
  * frames; the frame after it waits for the load. Raw RGB-family, GRAY8, NV12 and I420 frames are converted,
  * resized and normalised on the model's device.
  *
@@ -105,6 +107,36 @@ impl Device {
     }
 }
 
+/// The number format the model computes in (its maps are fused in fp32 whatever it is).
+#[derive(Debug, Default, Eq, PartialEq, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstNfbmrPrecision")]
+pub enum Precision {
+    #[default]
+    #[enum_value(name = "FP32: single precision", nick = "fp32")]
+    Fp32,
+    #[enum_value(
+        name = "FP16: half precision (GPUs; emulated slowly on most CPUs)",
+        nick = "fp16"
+    )]
+    Fp16,
+    #[enum_value(
+        name = "BF16: bfloat16 (recent GPUs, CPUs with AVX-512 BF16 or AMX)",
+        nick = "bf16"
+    )]
+    Bf16,
+}
+
+impl From<Precision> for nfbmr::Precision {
+    fn from(precision: Precision) -> Self {
+        match precision {
+            Precision::Fp32 => Self::Fp32,
+            Precision::Fp16 => Self::Fp16,
+            Precision::Bf16 => Self::Bf16,
+        }
+    }
+}
+
 glib::wrapper! {
     pub struct Nfbmr(ObjectSubclass<imp::Nfbmr>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
@@ -113,5 +145,6 @@ glib::wrapper! {
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     Colormap::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     Device::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    Precision::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(Some(plugin), "nfbmr", gst::Rank::NONE, Nfbmr::static_type())
 }

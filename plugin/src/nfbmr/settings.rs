@@ -11,7 +11,7 @@ use nfbmr::events::EventRules;
 use nfbmr::{CodePolicy, Criteria};
 
 use super::engine::{Batching, EngineSpec};
-use super::{Colormap, Device, overlay};
+use super::{Colormap, Device, Precision, overlay};
 
 const DEFAULT_ALLOW_CODE: bool = false;
 const DEFAULT_THRESHOLD: f64 = 0.0;
@@ -23,6 +23,7 @@ const DEFAULT_INFERENCE_INTERVAL: u32 = 1;
 const DEFAULT_POST_MESSAGES: bool = true;
 const DEFAULT_MAX_BATCH: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT_US: u64 = 0;
+const DEFAULT_FRAMES_IN_FLIGHT: u32 = 1;
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -31,10 +32,12 @@ pub struct Settings {
     pub model_changes: u64,
     pub device: Device,
     pub device_index: u32,
+    pub precision: Precision,
     pub allow_code: bool,
     pub max_batch: u32,
     /// Microseconds.
     pub batch_timeout: u64,
+    pub frames_in_flight: u32,
     pub threshold: f64,
     pub overlay: bool,
     pub style: overlay::Style,
@@ -52,9 +55,11 @@ impl Default for Settings {
             model_changes: 0,
             device: Device::default(),
             device_index: 0,
+            precision: Precision::default(),
             allow_code: DEFAULT_ALLOW_CODE,
             max_batch: DEFAULT_MAX_BATCH,
             batch_timeout: DEFAULT_BATCH_TIMEOUT_US,
+            frames_in_flight: DEFAULT_FRAMES_IN_FLIGHT,
             threshold: DEFAULT_THRESHOLD,
             overlay: DEFAULT_OVERLAY,
             style: overlay::Style {
@@ -90,6 +95,7 @@ impl Settings {
         Some(EngineSpec {
             path: self.model.clone()?,
             device: self.device_spec(),
+            precision: self.precision.into(),
             code: self.code_policy(),
             batching: self.batching(),
         })
@@ -136,9 +142,13 @@ impl Settings {
             }
             "device" => self.device = value.get().expect("type checked upstream"),
             "device-index" => self.device_index = value.get().expect("type checked upstream"),
+            "precision" => self.precision = value.get().expect("type checked upstream"),
             "allow-code" => self.allow_code = value.get().expect("type checked upstream"),
             "max-batch" => self.max_batch = value.get().expect("type checked upstream"),
             "batch-timeout" => self.batch_timeout = value.get().expect("type checked upstream"),
+            "frames-in-flight" => {
+                self.frames_in_flight = value.get().expect("type checked upstream")
+            }
             "threshold" => self.threshold = value.get().expect("type checked upstream"),
             "overlay" => self.overlay = value.get().expect("type checked upstream"),
             "overlay-alpha" => self.style.alpha = value.get().expect("type checked upstream"),
@@ -170,9 +180,11 @@ impl Settings {
             "model" => path(&self.model).to_value(),
             "device" => self.device.to_value(),
             "device-index" => self.device_index.to_value(),
+            "precision" => self.precision.to_value(),
             "allow-code" => self.allow_code.to_value(),
             "max-batch" => self.max_batch.to_value(),
             "batch-timeout" => self.batch_timeout.to_value(),
+            "frames-in-flight" => self.frames_in_flight.to_value(),
             "threshold" => self.threshold.to_value(),
             "overlay" => self.overlay.to_value(),
             "overlay-alpha" => self.style.alpha.to_value(),
@@ -210,6 +222,14 @@ fn model_properties() -> Vec<glib::ParamSpec> {
             .blurb("CUDA device number used with device=cuda")
             .maximum(255)
             .default_value(0)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecEnum::builder_with_default("precision", Precision::default())
+            .nick("Precision")
+            .blurb(
+                "Number format the model computes in: fp32, fp16 or bf16 (refused when the device \
+                    cannot run the model in it); docs/benchmarks.md has what each costs and gains",
+            )
             .mutable_ready()
             .build(),
         flag(
@@ -253,6 +273,18 @@ fn engine_properties() -> Vec<glib::ParamSpec> {
             )
             .maximum(1_000_000)
             .default_value(DEFAULT_BATCH_TIMEOUT_US)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("frames-in-flight")
+            .nick("Frames in flight")
+            .blurb(
+                "Frames of this stream handed to the engine before the oldest is pushed on (as DL \
+                    Streamer's nireq): above 1 a stream runs faster than one inference allows, each \
+                    frame held up to N - 1 frame durations more (added to the reported latency)",
+            )
+            .minimum(1)
+            .maximum(16)
+            .default_value(DEFAULT_FRAMES_IN_FLIGHT)
             .mutable_ready()
             .build(),
         glib::ParamSpecUInt::builder("engine-users")

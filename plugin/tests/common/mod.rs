@@ -230,3 +230,41 @@ pub fn with_built_plugin(program: impl AsRef<OsStr>, scratch: &Path) -> Command 
         .env("GST_REGISTRY", scratch.join("registry.bin"));
     command
 }
+
+/// A copy of the first model in `dir`: an engine no other test of this binary shares.
+pub fn own_model(dir: &Path) -> PathBuf {
+    let path = dir.join("model.nfbmr");
+    std::fs::copy(&models().first, &path).unwrap();
+    path
+}
+
+pub fn launch(description: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(description).unwrap().downcast().unwrap()
+}
+
+/// Sizes of the batches the engine of `model` scored, from the element's debug log, while `work` runs.
+pub fn batch_sizes(model: &Path, work: impl FnOnce()) -> Vec<usize> {
+    let suffix = format!(" frames with {}", model.display());
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&sizes);
+    gst::log::remove_default_log_function();
+    gst::log::set_active(true);
+    gst::log::set_threshold_for_name("nfbmr", gst::DebugLevel::Debug);
+    let function = gst::log::add_log_function(move |category, _, _, _, _, _, message| {
+        if category.name() != "nfbmr" {
+            return;
+        }
+        let text = message.get().map(|m| m.to_string()).unwrap_or_default();
+        if let Some(size) = text
+            .strip_prefix("Scoring a batch of ")
+            .and_then(|rest| rest.strip_suffix(&suffix))
+        {
+            seen.lock().unwrap().push(size.parse().unwrap());
+        }
+    });
+    work();
+    gst::log::remove_log_function(function);
+    gst::log::set_threshold_for_name("nfbmr", gst::DebugLevel::None);
+    Arc::try_unwrap(sizes).unwrap().into_inner().unwrap()
+}

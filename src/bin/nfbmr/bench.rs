@@ -12,7 +12,7 @@ use nfbmr::device::device_name;
 use nfbmr::heatmap::{Canvas, Colormap};
 use nfbmr::{Detector, Frame, PixelLayout};
 
-use crate::{CodeArg, DeviceArg};
+use crate::{CodeArg, DeviceArg, PrecisionArg, load_detector};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +29,8 @@ pub struct Args {
     height: usize,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    precision: PrecisionArg,
     #[command(flatten)]
     code: CodeArg,
     /// Print the figures as JSON
@@ -52,7 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.frames == 0 || args.width == 0 || args.height == 0 {
         bail!("--frames, --width and --height must be positive");
     }
-    let detector = Detector::load(&args.model, args.device.spec, args.code.policy())?;
+    let detector = load_detector(&args.model, args.device, args.precision, args.code)?;
     // A textured frame rather than a flat one, so that nothing is unrealistically cheap.
     let pixels: Vec<u8> = (0..args.width * args.height * 3)
         .map(|i| ((i * 7919) % 251) as u8)

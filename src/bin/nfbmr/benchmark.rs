@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
+use nfbmr::data;
 use nfbmr::data::synth::{SynthOptions, write_dagm_class};
 use nfbmr::report::{self, ClassResult};
 use nfbmr::train::TrainOptions;
-use nfbmr::{CodePolicy, data};
 
 use crate::eval::{self, Scoring};
 use crate::synth::SyntheticClasses;
-use crate::{DeviceArg, progress};
+use crate::{CodeArg, DeviceArg, PrecisionArg, progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,6 +37,9 @@ pub struct Args {
     training_seeds: u64,
     #[command(flatten)]
     device: DeviceArg,
+    // The models train in fp32 and are scored in this precision.
+    #[command(flatten)]
+    precision: PrecisionArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -57,9 +60,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
         options.mapper_epochs = epochs;
     }
     let scoring = Scoring {
-        device: args.device.spec,
+        device: args.device,
+        precision: args.precision,
         // The benchmark scores the EfficientNet models it has just trained.
-        code: CodePolicy::Refuse,
+        code: CodeArg { allow: false },
         ablation: true,
     };
     let mut runs: Vec<(u64, Vec<ClassResult>)> = (0..args.training_seeds)

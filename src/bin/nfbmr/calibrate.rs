@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use nfbmr::{Detector, calibrate, data, frame, modelfile};
+use nfbmr::{calibrate, data, frame, modelfile};
 
-use crate::{CodeArg, DeviceArg, progress};
+use crate::{CodeArg, DeviceArg, PrecisionArg, load_detector, progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,11 +26,13 @@ pub struct Args {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
+    precision: PrecisionArg,
+    #[command(flatten)]
     code: CodeArg,
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let detector = Detector::load(&args.model, args.device.spec, args.code.policy())?;
+    let detector = load_detector(&args.model, args.device, args.precision, args.code)?;
     let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
     let bar = progress::bar(images.len() as u64, "scoring");
     let scores = images

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use nfbmr::report::{self, ClassResult};
-use nfbmr::{CodePolicy, Detector, DeviceSpec, data, evaluate};
+use nfbmr::{data, evaluate};
 
-use crate::{CodeArg, DeviceArg, progress};
+use crate::{CodeArg, DeviceArg, PrecisionArg, load_detector, progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,6 +34,8 @@ pub struct Args {
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
+    precision: PrecisionArg,
+    #[command(flatten)]
     code: CodeArg,
 }
 
@@ -54,8 +56,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             args.model.clone()
         };
         let scoring = Scoring {
-            device: args.device.spec,
-            code: args.code.policy(),
+            device: args.device,
+            precision: args.precision,
+            code: args.code,
             ablation: args.ablation,
         };
         results.push(scoring.class(&model, &args.data, class.as_deref(), None)?);
@@ -71,9 +74,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// How test sets are scored.
 pub struct Scoring {
-    pub device: DeviceSpec,
+    pub device: DeviceArg,
+    pub precision: PrecisionArg,
     /// Whether the models may run embedded TorchScript.
-    pub code: CodePolicy,
+    pub code: CodeArg,
     /// Also in every scoring mode.
     pub ablation: bool,
 }
@@ -87,7 +91,7 @@ impl Scoring {
         class: Option<&str>,
         training_seconds: Option<f64>,
     ) -> Result<ClassResult> {
-        let detector = Detector::load(model, self.device, self.code)?;
+        let detector = load_detector(model, self.device, self.precision, self.code)?;
         let images = data::test_set(root, class)?;
         let name = class.unwrap_or("all").to_owned();
         let bar = progress::bar(images.len() as u64, format!("scoring {name}"));

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use nfbmr::{CodePolicy, DeviceSpec};
+use nfbmr::{CodePolicy, DeviceSpec, Precision};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +67,14 @@ struct DeviceArg {
     spec: DeviceSpec,
 }
 
+/// The number format a loaded model computes in; every subcommand that scores with a model takes it.
+#[derive(Args, Clone, Copy)]
+struct PrecisionArg {
+    /// fp32, fp16 or bf16: the backbone, flows and mappers compute in it, the maps are fused in fp32
+    #[arg(long = "precision", default_value = "fp32", value_name = "PRECISION")]
+    precision: Precision,
+}
+
 /// Whether a model file may run the TorchScript it embeds; every subcommand that loads a model file takes it.
 #[derive(Args, Clone, Copy)]
 struct CodeArg {
@@ -84,6 +92,16 @@ impl CodeArg {
             CodePolicy::Refuse
         }
     }
+}
+
+/// Loads a model file onto the device, in the precision, the command line asks for.
+fn load_detector(
+    model: &std::path::Path,
+    device: DeviceArg,
+    precision: PrecisionArg,
+    code: CodeArg,
+) -> nfbmr::Result<nfbmr::Detector> {
+    nfbmr::Detector::load(model, device.spec, code.policy())?.with_precision(precision.precision)
 }
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@ use serde::Serialize;
 use nfbmr::heatmap::{Canvas, Colormap};
 use nfbmr::{Criteria, Detector, Verdict, frame};
 
-use crate::{CodeArg, DeviceArg};
+use crate::{CodeArg, DeviceArg, PrecisionArg, load_detector};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,6 +27,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     device: DeviceArg,
+    #[command(flatten)]
+    precision: PrecisionArg,
     #[command(flatten)]
     code: CodeArg,
     /// turbo, jet, inferno or gray
@@ -52,7 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.alpha) {
         bail!("--alpha must be between 0 and 1, got {}", args.alpha);
     }
-    let detector = Detector::load(&args.model, args.device.spec, args.code.policy())?;
+    let detector = load_detector(&args.model, args.device, args.precision, args.code)?;
     if let Some(dir) = &args.heatmap {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating heatmap folder {}", dir.display()))?;

@@ -2,7 +2,7 @@
 //! EfficientNet-Lite0 in tch, with the lukemelas/`efficientnet-lite-pytorch` variable names, TF "SAME"
 //! padding and BatchNorm eps 1e-3 (see the module above).
 
-use tch::{Tensor, nn};
+use tch::{Kind, Tensor, nn};
 
 use crate::error::{Error, Result};
 
@@ -137,8 +137,9 @@ impl ConvBn {
     }
 
     /// At inference BatchNorm is a fixed per-channel affine map: scaling the convolution's output channels
-    /// and adding a bias computes it in the convolution, one pass over memory and one kernel fewer.
-    fn folded(&self) -> Self {
+    /// and adding a bias computes it in the convolution, one pass over memory and one kernel fewer. The
+    /// folded weights are then cast to `kind`.
+    fn folded(&self, kind: Kind) -> Self {
         let conv = &self.conv;
         let (weight, bias) = match &self.bn {
             Some(bn) => {
@@ -158,8 +159,8 @@ impl ConvBn {
         };
         ConvBn {
             conv: SameConv {
-                weight,
-                bias,
+                weight: weight.to_kind(kind),
+                bias: bias.map(|bias| bias.to_kind(kind)),
                 ..*conv
             },
             bn: None,
@@ -228,11 +229,11 @@ impl MbConv {
         if self.residual { out + xs } else { out }
     }
 
-    fn folded(&self) -> Self {
+    fn folded(&self, kind: Kind) -> Self {
         MbConv {
-            expand: self.expand.as_ref().map(ConvBn::folded),
-            depthwise: self.depthwise.folded(),
-            project: self.project.folded(),
+            expand: self.expand.as_ref().map(|expand| expand.folded(kind)),
+            depthwise: self.depthwise.folded(kind),
+            project: self.project.folded(kind),
             residual: self.residual,
         }
     }
@@ -313,13 +314,13 @@ impl EfficientNetLite {
         relu6(&self.stem.forward(xs))
     }
 
-    /// The feature extractor for inference, with every BatchNorm folded into its convolution (the
-    /// classifier, used only to check weights, is left out). Call under `no_grad` once the weights are
-    /// bound.
-    pub fn folded(&self) -> Self {
+    /// The feature extractor for inference in `kind`, with every BatchNorm folded into its convolution
+    /// (the classifier, used only to check weights, is left out). Call under `no_grad` once the weights
+    /// are bound.
+    pub fn folded(&self, kind: Kind) -> Self {
         EfficientNetLite {
-            stem: self.stem.folded(),
-            blocks: self.blocks.iter().map(MbConv::folded).collect(),
+            stem: self.stem.folded(kind),
+            blocks: self.blocks.iter().map(|block| block.folded(kind)).collect(),
             taps: self.taps.clone(),
             head: None,
         }
@@ -345,8 +346,7 @@ impl EfficientNetLite {
             .blocks
             .iter()
             .fold(self.stem(xs), |x, block| block.forward(&x));
-        let pooled =
-            relu6(&head.conv.forward(&x)).mean_dim([2, 3].as_slice(), false, tch::Kind::Float);
+        let pooled = relu6(&head.conv.forward(&x)).mean_dim([2, 3].as_slice(), false, Kind::Float);
         Some(pooled.apply(&head.fc))
     }
 }
@@ -385,11 +385,11 @@ mod tests {
                 };
             }
         });
-        let xs = Tensor::randn([2, 3, 64, 64], (tch::Kind::Float, Device::Cpu));
+        let xs = Tensor::randn([2, 3, 64, 64], (Kind::Float, Device::Cpu));
         let (plain, folded) = tch::no_grad(|| {
             (
                 net.forward_features(&xs),
-                net.folded().forward_features(&xs),
+                net.folded(Kind::Float).forward_features(&xs),
             )
         });
         for (a, b) in plain.iter().zip(&folded) {
@@ -403,7 +403,7 @@ mod tests {
     fn tapped_features_have_the_expected_shapes() {
         let vs = nn::VarStore::new(Device::Cpu);
         let net = EfficientNetLite::features(&vs.root(), &DEFAULT_LITE0_TAPS).unwrap();
-        let xs = Tensor::zeros([1, 3, 96, 96], (tch::Kind::Float, Device::Cpu));
+        let xs = Tensor::zeros([1, 3, 96, 96], (Kind::Float, Device::Cpu));
         let shapes: Vec<Vec<i64>> = net.forward_features(&xs).iter().map(|t| t.size()).collect();
         assert_eq!(
             shapes,

@@ -16,7 +16,7 @@ use std::path::Path;
 mod lite;
 
 use tch::nn;
-use tch::{CModule, Device, IValue, Tensor};
+use tch::{CModule, Device, IValue, Kind, Tensor};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
@@ -102,14 +102,17 @@ impl Backbone {
         }
     }
 
-    /// The backbone for inference: the native network with its BatchNorms folded into its convolutions
-    /// (call once the weights are bound); a TorchScript module as it is.
-    pub fn for_inference(self) -> Self {
+    /// The backbone for inference on `device` in `kind`: the native network with its BatchNorms folded
+    /// into its convolutions (call once the weights are bound); a TorchScript module cast as it is.
+    pub fn for_inference(self, device: Device, kind: Kind) -> Self {
         match self {
             Backbone::EfficientNetLite(net) => {
-                Backbone::EfficientNetLite(Box::new(tch::no_grad(|| net.folded())))
+                Backbone::EfficientNetLite(Box::new(tch::no_grad(|| net.folded(kind))))
             }
-            torchscript => torchscript,
+            Backbone::TorchScript { mut module, taps } => {
+                module.to(device, kind, false);
+                Backbone::TorchScript { module, taps }
+            }
         }
     }
 

@@ -125,11 +125,7 @@ fn run(detector: &Detector, batch: Vec<Request>) {
             }
         }
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
+            let message = nfbmr::error::panic_message(&*panic);
             for request in batch {
                 let _ = request.reply.send(Err(Failure::Panicked(message.clone())));
             }

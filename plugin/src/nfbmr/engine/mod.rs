@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use gst_video::prelude::*;
-use nfbmr::{CodePolicy, Criteria, Detector, DeviceSpec, Frame, PixelFormat, Plane, Verdict};
+use nfbmr::{
+    CodePolicy, Criteria, Detector, DeviceSpec, Frame, PixelFormat, Plane, Precision, Verdict,
+};
 
 pub use inference::Batching;
 use inference::{Job, Request, Scored, Service, SharedDetector};
@@ -21,6 +23,7 @@ use inference::{Job, Request, Scored, Service, SharedDetector};
 pub struct EngineSpec {
     pub path: PathBuf,
     pub device: DeviceSpec,
+    pub precision: Precision,
     pub code: CodePolicy,
     /// Taken from the element that starts the engine; the others share it as it is.
     pub batching: Batching,
@@ -34,6 +37,7 @@ pub struct LoadedModel {
     pub id: String,
     /// Where it runs (`cpu`, `cuda:0`).
     pub device: String,
+    pub precision: Precision,
     pub on_cuda: bool,
 }
 
@@ -81,30 +85,36 @@ impl Shared {
         let EngineSpec {
             path,
             device,
+            precision,
             code,
             batching,
         } = spec.clone();
         let thread = std::thread::Builder::new()
             .name("nfbmr-inference".into())
-            .spawn(move || match Detector::load(&path, device, code) {
-                Ok(detector) => {
-                    let model = LoadedModel {
-                        path: path.clone(),
-                        id: detector.model_id().to_owned(),
-                        device: nfbmr::device::device_name(detector.device()),
-                        on_cuda: detector.device().is_cuda(),
-                    };
-                    let service = Arc::new(Service {
-                        detector: SharedDetector(detector),
-                        path,
-                        queue: Mutex::new(queue),
-                        batching,
-                    });
-                    let _ = loaded.send(Ok((model, Arc::clone(&service))));
-                    service.serve();
-                }
-                Err(err) => {
-                    let _ = loaded.send(Err(Failure::Model(err)));
+            .spawn(move || {
+                match Detector::load(&path, device, code)
+                    .and_then(|detector| detector.with_precision(precision))
+                {
+                    Ok(detector) => {
+                        let model = LoadedModel {
+                            path: path.clone(),
+                            id: detector.model_id().to_owned(),
+                            device: nfbmr::device::device_name(detector.device()),
+                            precision: detector.precision(),
+                            on_cuda: detector.device().is_cuda(),
+                        };
+                        let service = Arc::new(Service {
+                            detector: SharedDetector(detector),
+                            path,
+                            queue: Mutex::new(queue),
+                            batching,
+                        });
+                        let _ = loaded.send(Ok((model, Arc::clone(&service))));
+                        service.serve();
+                    }
+                    Err(err) => {
+                        let _ = loaded.send(Err(Failure::Model(err)));
+                    }
                 }
             })
             .map_err(|err| Failure::Thread(format!("cannot start: {err}")))?;
@@ -144,13 +154,16 @@ impl Shared {
         Ok(())
     }
 
-    fn submit(&self, job: Job) -> Result<Scored, Failure> {
+    fn submit(&self, job: Job) -> Result<mpsc::Receiver<Result<Scored, Failure>>, Failure> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let ended = || Failure::Thread("has ended".into());
         let requests = self.requests.as_ref().ok_or_else(ended)?;
         requests.send(Request { job, reply }).map_err(|_| ended())?;
-        answer.recv().map_err(|_| ended())?
+        Ok(answer)
     }
+}
+
+fn ended() -> Failure {
+    Failure::Thread("has ended".into())
 }
 
 impl Drop for Shared {
@@ -167,8 +180,8 @@ impl Drop for Shared {
 pub struct Engine {
     shared: Arc<Shared>,
     device: tch::Device,
-    /// This element's last frame, whose host buffer is filled again with the next.
-    staging: Option<nfbmr::StagedFrame>,
+    /// Host buffers of this element's scored frames, filled again with the next ones.
+    spare: Vec<nfbmr::StagedFrame>,
     /// Test builds only: the next frame panics on the inference thread.
     #[cfg(test)]
     fault: bool,
@@ -178,13 +191,13 @@ impl Engine {
     /// The running engine for `spec`, or a new one with the model loaded.
     pub fn acquire(spec: &EngineSpec) -> Result<Self, Failure> {
         let device = spec.device.resolve().map_err(Failure::Model)?;
-        let key = registry::Key::of(&spec.path, device, spec.code);
+        let key = registry::Key::of(spec, device);
         let shared = registry::find_or_start(key, || Shared::start(spec))?;
         shared.join()?;
         Ok(Engine {
             shared,
             device,
-            staging: None,
+            spare: Vec::new(),
             #[cfg(test)]
             fault: false,
         })
@@ -209,13 +222,13 @@ impl Engine {
         self.fault = true;
     }
 
-    /// Judges a frame of `info` in `format` with the engine's model; waits only for this frame.
-    pub fn score(
+    /// Hands a frame of `info` in `format` to the engine, to be scored while the caller goes on; the
+    /// verdict is [`Engine::collect`]ed with the ticket.
+    pub fn submit(
         &mut self,
         buffer: &gst::BufferRef,
         (info, format): (&gst_video::VideoInfo, PixelFormat),
-        criteria: &Criteria,
-    ) -> Result<Verdict, Failure> {
+    ) -> Result<Ticket, Failure> {
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
             .map_err(|_| Failure::Unmapped)?;
         let (width, height) = (frame.width() as usize, frame.height() as usize);
@@ -233,7 +246,7 @@ impl Engine {
             format,
             planes,
         }
-        .stage(self.device, self.staging.take())
+        .stage(self.device, self.spare.pop())
         .map_err(Failure::Model)?;
         let job = Job::Score(staged);
         #[cfg(test)]
@@ -242,10 +255,58 @@ impl Engine {
         } else {
             job
         };
-        let Scored { detection, buffer } = self.shared.submit(job)?;
-        self.staging = Some(buffer);
-        Ok(detection.verdict(criteria, width, height))
+        Ok(Ticket {
+            answer: self.shared.submit(job)?,
+            received: None,
+            shared: Arc::clone(&self.shared),
+            size: (width, height),
+        })
     }
+
+    /// The verdict of a submitted frame, waiting for it if it is not scored yet.
+    pub fn collect(&mut self, mut ticket: Ticket, criteria: &Criteria) -> Result<Judged, Failure> {
+        let answer = match ticket.received.take() {
+            Some(answer) => answer,
+            None => ticket.answer.recv().unwrap_or_else(|_| Err(ended())),
+        };
+        let Scored { detection, buffer } = answer?;
+        self.spare.push(buffer);
+        let (width, height) = ticket.size;
+        Ok(Judged {
+            verdict: detection.verdict(criteria, width, height),
+            model_id: ticket.shared.model.id.clone(),
+        })
+    }
+}
+
+/// A frame handed to an engine. It keeps that engine running until collected, even if the element has
+/// moved to another model meanwhile.
+pub struct Ticket {
+    answer: mpsc::Receiver<Result<Scored, Failure>>,
+    received: Option<Result<Scored, Failure>>,
+    shared: Arc<Shared>,
+    size: (usize, usize),
+}
+
+impl Ticket {
+    /// Whether the answer has come: collecting it will not wait.
+    pub fn is_ready(&mut self) -> bool {
+        if self.received.is_none() {
+            self.received = match self.answer.try_recv() {
+                Ok(answer) => Some(answer),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => Some(Err(ended())),
+            };
+        }
+        self.received.is_some()
+    }
+}
+
+/// A verdict and the model that gave it.
+pub struct Judged {
+    pub verdict: Verdict,
+    /// First 12 hex digits of the model file's SHA-256.
+    pub model_id: String,
 }
 
 impl Drop for Engine {

@@ -3,13 +3,13 @@
 //! same device share one (as DL Streamer's `model-instance-id` does, without having to name it).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::SystemTime;
 
-use nfbmr::CodePolicy;
+use nfbmr::{CodePolicy, Precision};
 
-use super::Shared;
+use super::{EngineSpec, Shared};
 
 /// What makes two requests for a model the same: the file (as it is now on disk) and how it is run.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -18,13 +18,14 @@ pub struct Key {
     length: u64,
     modified: Option<SystemTime>,
     device: String,
+    precision: Precision,
     code: CodePolicy,
 }
 
 impl Key {
     /// `None` when the file cannot be looked at: loading it will say why.
-    pub fn of(path: &Path, device: tch::Device, code: CodePolicy) -> Option<Self> {
-        let path = path.canonicalize().ok()?;
+    pub fn of(spec: &EngineSpec, device: tch::Device) -> Option<Self> {
+        let path = spec.path.canonicalize().ok()?;
         let metadata = path.metadata().ok()?;
         Some(Key {
             path,
@@ -32,7 +33,8 @@ impl Key {
             // A file replaced in place is another model.
             modified: metadata.modified().ok(),
             device: nfbmr::device::device_name(device),
-            code,
+            precision: spec.precision,
+            code: spec.code,
         })
     }
 }

@@ -29,7 +29,7 @@ impl Nfbmr {
                     engine.users()
                 );
                 state.engine = engine;
-                state.last = None;
+                state.forget_verdict();
             }
             Err(err) => gst::element_imp_warning!(
                 self,
@@ -62,10 +62,11 @@ impl Nfbmr {
         gst::info!(
             CAT,
             imp = self,
-            "Model {} ({}) on {}, engine shared by {}",
+            "Model {} ({}) on {} in {}, engine shared by {}",
             model.path.display(),
             model.id,
             model.device,
+            model.precision,
             engine.users()
         );
         if engine.batching() != spec.batching {
