@@ -167,9 +167,12 @@ impl Detector {
         self.normaliser.apply(rgb)
     }
 
-    /// Backbone feature maps of a preprocessed batch.
+    /// Backbone feature maps of a preprocessed batch, in the detector's precision.
     pub fn features(&self, input: &Tensor) -> Result<Vec<Tensor>> {
-        tch::no_grad(|| self.backbone.features(input))
+        tch::no_grad(|| {
+            self.backbone
+                .features(&input.to_kind(self.precision.kind()))
+        })
     }
 
     /// Fused anomaly maps [B, 1, S, S] (raw units) of a preprocessed batch.

@@ -10,7 +10,7 @@ use nfbmr::data::synth::Texture;
 use nfbmr::frame::{self, Frame, PixelLayout};
 use nfbmr::model::backbone;
 use nfbmr::train::BackboneChoice;
-use nfbmr::{CodePolicy, Detector, DeviceSpec, weights};
+use nfbmr::{CodePolicy, Detector, DeviceSpec, Precision, weights};
 use tch::Device;
 
 fn scores(detector: &Detector, images: &[PathBuf]) -> Vec<f64> {
@@ -76,6 +76,25 @@ fn defects_score_above_good_parts_and_survive_save_and_load() {
         assert_eq!(
             a.map, b.map,
             "maps must be bit-identical after save and load"
+        );
+    }
+
+    // In half precision the backbone computes in it, and scores stay near fp32's.
+    let fp32 = in_memory
+        .infer(&frame::rgb_frame(&image))
+        .unwrap()
+        .raw_score;
+    for precision in [Precision::Bf16, Precision::Fp16] {
+        let half = Detector::load(&path, DeviceSpec::Cpu, CodePolicy::Refuse)
+            .unwrap()
+            .with_precision(precision)
+            .unwrap();
+        let features = half.features(&input).unwrap();
+        assert!(features.iter().all(|f| f.kind() == precision.kind()));
+        let score = half.infer(&frame::rgb_frame(&image)).unwrap().raw_score;
+        assert!(
+            (score - fp32).abs() < 0.05 * fp32,
+            "{precision}: {score} against fp32 {fp32}"
         );
     }
 }
