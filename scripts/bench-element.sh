@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# Element overhead: frames per second of `videotestsrc ! nfbmr ! fakesink sync=false`, with the heatmap overlay
-# off and on, against the detector's own per-frame time (`nfbmr bench`) on the same frame size, measured in
-# the same run. The element's time per frame is (t(1 + N frames) - t(1 frame)) / N, which cancels start-up
-# and model load.
+# Side by side, in one run, per frame size: the backbone alone and the whole detector (`nfbmr bench`), the
+# PyTorch eager reference of the same model file (scripts/eager_reference.py, set-up venv), and the element in
+# `videotestsrc ! nfbmr ! fakesink sync=false` with the heatmap overlay off and on. The element's time per
+# frame is (t(1 + N frames) - t(1 frame)) / N, which cancels start-up and model load. Then N live 30 frames/s
+# cameras sharing one engine (plugin/examples/streams.rs): frames each stream delivered and their latency.
 # Usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]   (default: 200 frames, 640x480 1280x720)
+# Environment: DEVICE (auto), PRECISION (fp32), EAGER=0 skips the reference, STREAMS (1,4 on the CPU,
+# 1,4,16,50 on CUDA; empty skips them), STREAM_SIZE (1920x1080 on CUDA, else 640x480), SECONDS_PER_SETTING (8), MAX_BATCH (1,16).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 model="${1:?usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]}"
@@ -14,13 +17,23 @@ sizes=("${@:-640x480}")
 [ $# -gt 0 ] || sizes=(640x480 1280x720)
 export GST_PLUGIN_PATH="$NFBMR_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}"
 nfbmr="$NFBMR_ROOT/target/release/nfbmr"
+device="${DEVICE:-auto}"
+precision="${PRECISION:-fp32}"
+field() { sed "s/.*\"$1\":\"\{0,1\}\([^,\"]*\).*/\1/"; }
+
+# The device `auto` resolves to, so that every part of the run uses the same one.
+case $("$nfbmr" bench --model "$model" --device "$device" --frames 1 --json | field device) in
+    cuda*) device=cuda on_gpu=1 ;;
+    *) device=cpu on_gpu=0 ;;
+esac
+echo "device $device, precision $precision, $frames element frames per size"
 
 run() { # frames width height overlay -> seconds
     local start end
     start=$(date +%s.%N)
     gst-launch-1.0 -q videotestsrc num-buffers="$1" \
         ! "video/x-raw,format=RGB,width=$2,height=$3" \
-        ! nfbmr model="$model" overlay="$4" ! fakesink sync=false
+        ! nfbmr model="$model" device="$device" precision="$precision" overlay="$4" ! fakesink sync=false
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
 }
@@ -32,15 +45,34 @@ element_ms() { # width height overlay -> ms per frame
     awk -v one="$one" -v many="$many" -v n="$frames" 'BEGIN { print (many - one) / n * 1000 }'
 }
 
-printf "%-10s %12s %12s %12s %12s %12s %10s\n" size "detector ms" "overlay ms" "element ms" \
-    "with overlay" "element fps" overhead
+eager_ms() { # width height -> ms per frame, or nan
+    if [ "${EAGER:-1}" = 0 ]; then echo nan; return; fi
+    python3 "$NFBMR_ROOT/scripts/eager_reference.py" "$model" --width "$1" --height "$2" --frames 30 \
+        --device "$device" | field eager-ms
+}
+
+printf "%-10s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n" size backbone detector eager "det/eager" \
+    overlay element "+overlay" "elem fps" "det/elem"
 for size in "${sizes[@]}"; do
     width=${size%x*}; height=${size#*x}
-    bench=$("$nfbmr" bench --model "$model" --width "$width" --height "$height" --frames 50 --json)
-    detector_ms=$(sed 's/.*"full-ms":\([0-9.]*\).*/\1/' <<<"$bench")
-    overlay_ms=$(sed 's/.*"overlay-ms":\([0-9.]*\).*/\1/' <<<"$bench")
+    bench=$("$nfbmr" bench --model "$model" --device "$device" --precision "$precision" \
+        --width "$width" --height "$height" --frames 50 --json)
+    eager=$(eager_ms "$width" "$height")
     plain=$(element_ms "$width" "$height" false)
     drawn=$(element_ms "$width" "$height" true)
-    awk -v s="$size" -v d="$detector_ms" -v o="$overlay_ms" -v e="$plain" -v v="$drawn" 'BEGIN {
-        printf "%-10s %12.2f %12.2f %12.2f %12.2f %12.1f %9.1f%%\n", s, d, o, e, v, 1000 / e, (e / d - 1) * 100 }'
+    awk -v s="$size" -v b="$(field backbone-ms <<<"$bench")" -v d="$(field full-ms <<<"$bench")" \
+        -v o="$(field overlay-ms <<<"$bench")" -v g="$eager" -v e="$plain" -v v="$drawn" 'BEGIN {
+        printf "%-10s %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.2f %8.1f %8.3f\n",
+            s, b, d, g, d / g, o, e, v, 1000 / e, d / e }'
 done
+echo "(milliseconds per frame; det/eager: the detector's time over eager PyTorch's; det/elem: the element's"
+echo " frame rate over the detector's; overlay: blending the heatmap on the CPU alone)"
+
+streams="${STREAMS-$([ "$on_gpu" = 1 ] && echo 1,4,16,50 || echo 1,4)}"
+[ -n "$streams" ] || exit 0
+stream_size="${STREAM_SIZE:-$([ "$on_gpu" = 1 ] && echo 1920x1080 || echo 640x480)}"
+echo
+echo "live cameras at 30 frames/s, $stream_size RGB, sharing one engine, ${SECONDS_PER_SETTING:-8} s each:"
+"$NFBMR_ROOT/target/release/examples/streams" --model "$model" --device "$device" --precision "$precision" \
+    --streams "$streams" --max-batch "${MAX_BATCH:-1,16}" --size "$stream_size" \
+    --seconds "${SECONDS_PER_SETTING:-8}"

@@ -5,6 +5,7 @@ folded or fused, the way a PyTorch user would run it. Set-up venv only; never us
 
   python scripts/eager_reference.py MODEL.nfbmr --image PICTURE.png [--map OUT.f32]   raw score (and map)
   python scripts/eager_reference.py MODEL.nfbmr --width 640 --height 480 --frames 50   median ms per frame
+                                                [--device cuda]
 """
 
 import argparse
@@ -49,10 +50,10 @@ def same_conv(x, weight, stride, groups=1):
 
 
 class Reference:
-    def __init__(self, path):
+    def __init__(self, path, device="cpu"):
         with safe_open(path, "pt") as file:
             self.config = json.loads(file.metadata()["nfbmr"])
-            self.t = {name: file.get_tensor(name) for name in file.keys()}
+            self.t = {name: file.get_tensor(name).to(device) for name in file.keys()}
         if self.config["backbone"]["id"] != "efficientnet-lite0":
             sys.exit(f"{path}: only the native EfficientNet-Lite0 backbone has a reference")
         self.blocks = lite0_blocks()
@@ -111,8 +112,8 @@ class Reference:
         """Fused map [1, 1, S, S] of an R'G'B' picture [1, 3, H, W] in 0-255."""
         config, t = self.config, self.t
         size = config["image_size"]
-        mean = torch.tensor(config["backbone"]["mean"]).view(1, 3, 1, 1)
-        std = torch.tensor(config["backbone"]["std"]).view(1, 3, 1, 1)
+        mean = torch.tensor(config["backbone"]["mean"], device=rgb.device).view(1, 3, 1, 1)
+        std = torch.tensor(config["backbone"]["std"], device=rgb.device).view(1, 3, 1, 1)
         x = F.interpolate(rgb / 255.0, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
         x = (x - mean) / std
@@ -141,7 +142,7 @@ def blur(maps, sigma):
     """Separable Gaussian of radius 4 sigma with replicated borders."""
     radius = math.ceil(4 * sigma)
     taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2 / (2 * sigma * sigma))
-    taps = (taps / taps.sum()).float()
+    taps = (taps / taps.sum()).float().to(maps.device)
     padded = F.pad(maps, [radius] * 4, mode="replicate")
     rows = F.conv2d(padded, taps.view(1, 1, 1, -1))
     return F.conv2d(rows, taps.view(1, 1, -1, 1))
@@ -161,8 +162,9 @@ def main():
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (timing only)")
     args = parser.parse_args()
-    reference = Reference(args.model)
+    reference = Reference(args.model, "cpu" if args.image else args.device)
     with torch.no_grad():
         if args.image:
             from skimage.io import imread
@@ -176,15 +178,18 @@ def main():
             print(json.dumps({"raw-score": fused.max().item(), "map": list(fused.shape[2:])},
                              separators=(",", ":")))
             return
-        frame = textured_frame(args.width, args.height)
+        frame = textured_frame(args.width, args.height).to(args.device)
+        synchronize = torch.cuda.synchronize if frame.is_cuda else (lambda: None)
         for _ in range(5):
             reference.anomaly_map(frame)
         times = []
         for _ in range(args.frames):
+            synchronize()
             start = time.perf_counter()
-            reference.anomaly_map(frame)
+            reference.anomaly_map(frame).max().item()  # the score on the host, as the detector delivers it
             times.append((time.perf_counter() - start) * 1e3)
         print(json.dumps({"eager-ms": statistics.median(times), "threads": torch.get_num_threads(),
+                          "device": str(frame.device),
                           "frame": [args.width, args.height], "frames": args.frames},
                          separators=(",", ":")))
 

@@ -15,7 +15,7 @@ use crate::device::{DeviceSpec, Precision, device_name};
 use crate::error::{Error, Result, panic_message};
 use crate::frame::{Frame, Normaliser, StagedFrame};
 use crate::model::backbone::Backbone;
-use crate::model::{Domains, NfBmr, Residuals};
+use crate::model::{Domains, FoldedFlow, NfBmr, Residuals};
 use crate::modelfile::{self, CodePolicy};
 
 /// What the model saw in one frame, before any decision (see [`Detection::verdict`]).
@@ -34,7 +34,7 @@ pub struct Detector {
     config: ModelConfig,
     device: Device,
     backbone: Backbone,
-    head: NfBmr,
+    head: NfBmr<FoldedFlow>,
     blur: Option<GaussianBlur>,
     normaliser: Normaliser,
     precision: Precision,
@@ -74,6 +74,7 @@ impl Detector {
         let mut variables = variables;
         variables.freeze();
         let backbone = backbone.for_inference(device, Kind::Float);
+        let head = tch::no_grad(|| head.folded(Kind::Float));
         let blur = GaussianBlur::new(config.image_size, config.blur_sigma, device);
         let normaliser = Normaliser::new(
             config.image_size,
@@ -125,6 +126,7 @@ impl Detector {
     /// loaded). A device that cannot run the model in `precision` is refused here, not at the first frame.
     pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
         self.backbone = self.backbone.for_inference(self.device, precision.kind());
+        self.head = tch::no_grad(|| self.head.folded(precision.kind()));
         match precision {
             Precision::Fp32 => self.variables.float(),
             Precision::Fp16 => self.variables.half(),

@@ -5,7 +5,7 @@
 //! pipeline's running time when it reaches its sink minus its capture time (its PTS).
 //!
 //! cargo run --release -p gst-plugin-nfbmr --example streams -- --model M.nfbmr --streams 1,4,16 \
-//!     --max-batch 1,8 --size 640x480 --seconds 10
+//!     --max-batch 1,8 --size 640x480 --seconds 10 [--device cuda --precision fp16 --frames-in-flight 2]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +33,12 @@ struct Args {
     format: String,
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Number format the model computes in (fp32, fp16, bf16)
+    #[arg(long, default_value = "fp32")]
+    precision: String,
+    /// Frames each element hands to the engine before pushing the oldest on
+    #[arg(long, default_value_t = 1)]
+    frames_in_flight: u32,
     /// Measured seconds per setting, after one second of warm-up
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -70,11 +76,13 @@ fn run(
     let branch = |i: usize| {
         format!(
             "videotestsrc is-live=true pattern=ball ! video/x-raw,format={},width={width},height={height},\
-             framerate=30/1 ! nfbmr model={} device={} max-batch={max_batch} batch-timeout={} \
-             post-messages=false ! fakesink name=sink{i} sync=false",
+             framerate=30/1 ! nfbmr model={} device={} precision={} frames-in-flight={} \
+             max-batch={max_batch} batch-timeout={} post-messages=false ! fakesink name=sink{i} sync=false",
             args.format,
             args.model.display(),
             args.device,
+            args.precision,
+            args.frames_in_flight,
             args.batch_timeout
         )
     };

@@ -10,25 +10,44 @@
 use tch::nn;
 use tch::{Kind, Tensor};
 
-use super::conv::Conv;
+use super::conv::{Conv, batch_norm_affine};
 
-/// ReLU(BatchNorm(Conv1×1)), B-PFM's ConvBlock.
+/// The mappers' BatchNorm epsilon (torch's default, as in B-PFM).
+const BN_EPS: f64 = 1e-5;
+
+/// ReLU(BatchNorm(Conv1×1)), B-PFM's ConvBlock; folded for inference, ReLU(Conv1×1).
 #[derive(Debug)]
 struct ConvBlock {
     conv: Conv,
-    bn: nn::BatchNorm,
+    bn: Option<nn::BatchNorm>,
 }
 
 impl ConvBlock {
     fn new(p: nn::Path, c_in: i64, c_out: i64) -> Self {
         ConvBlock {
             conv: Conv::pointwise(&p / "conv", c_in, c_out, false),
-            bn: nn::batch_norm2d(&p / "bn", c_out, Default::default()),
+            bn: Some(nn::batch_norm2d(&p / "bn", c_out, Default::default())),
         }
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.apply(&self.conv).apply_t(&self.bn, train).relu()
+        let mut ys = xs.apply(&self.conv);
+        if let Some(bn) = &self.bn {
+            ys = ys.apply_t(bn, train);
+        }
+        let _ = ys.relu_();
+        ys
+    }
+
+    fn folded(&self, kind: Kind) -> Self {
+        let conv = match &self.bn {
+            Some(bn) => {
+                let (scale, shift) = batch_norm_affine(bn, BN_EPS);
+                self.conv.scaled(&scale, &shift, kind)
+            }
+            None => self.conv.to_kind(kind),
+        };
+        ConvBlock { conv, bn: None }
     }
 }
 
@@ -67,6 +86,15 @@ impl Mapper {
             .fold(middle, |x, block| block.forward_t(&x, train))
             .apply(&self.out)
     }
+
+    fn folded(&self, kind: Kind) -> Self {
+        let fold = |blocks: &[ConvBlock; 2]| blocks.each_ref().map(|block| block.folded(kind));
+        Mapper {
+            encode: fold(&self.encode),
+            decode: fold(&self.decode),
+            out: self.out.to_kind(kind),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -104,6 +132,20 @@ impl Bmr {
             forward_position_unit: p.ones_no_train("forward_position_unit", &[1, 1, height, width]),
             backward_position_unit: p
                 .ones_no_train("backward_position_unit", &[1, 1, height, width]),
+        }
+    }
+
+    /// These mappers for inference in `kind`, with their BatchNorms folded into the convolutions. The other
+    /// tensors stay shared with the variables (cast with them). Call under `no_grad`.
+    pub fn folded(&self, kind: Kind) -> Self {
+        Bmr {
+            forward: self.forward.folded(kind),
+            backward: self.backward.folded(kind),
+            shared: self.shared.to_kind(kind),
+            source_mean: self.source_mean.shallow_clone(),
+            source_whitening: self.source_whitening.shallow_clone(),
+            forward_position_unit: self.forward_position_unit.shallow_clone(),
+            backward_position_unit: self.backward_position_unit.shallow_clone(),
         }
     }
 
@@ -226,6 +268,29 @@ mod tests {
         }
         let shared = variable_names(&vs, |name| name.starts_with("shared"));
         assert_eq!(shared.len(), 2, "{shared:?}"); // one weight and one bias
+    }
+
+    #[test]
+    fn folded_mappers_give_the_same_residuals() {
+        tch::manual_seed(6);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bmr = Bmr::new(&vs.root(), 10, 6, 6, default_latent(10));
+        let source = Tensor::randn([3, 10, 6, 6], (Kind::Float, Device::Cpu));
+        let target = Tensor::randn([3, 10, 6, 6], (Kind::Float, Device::Cpu));
+        // Running statistics away from their initial zeros and ones, as after training.
+        let _ = bmr.residuals(&(&source * 2.0 + 0.5), &target, true);
+        tch::no_grad(|| {
+            let plain = bmr.residuals(&source, &target, false);
+            let folded = bmr.folded(Kind::Float).residuals(&source, &target, false);
+            for (plain, folded) in [(plain.0, folded.0), (plain.1, folded.1)] {
+                let error = (&plain - folded).abs().max().double_value(&[]);
+                let peak = plain.abs().max().double_value(&[]);
+                assert!(
+                    error < 1e-5 * peak,
+                    "error {error} against a peak of {peak}"
+                );
+            }
+        });
     }
 
     #[test]

@@ -17,7 +17,9 @@ const SUBNET_OUTPUT_SCALE: f64 = 0.1;
 
 #[derive(Debug)]
 struct CouplingStep {
-    subnet: nn::Sequential,
+    /// The subnet, named like torch.nn.Sequential(conv, ReLU, conv).
+    first: Conv,
+    last: Conv,
     global_log_scale: Tensor,
     global_offset: Tensor,
     permutation: Tensor,
@@ -31,17 +33,8 @@ impl CouplingStep {
         let split = channels / 2;
         let transformed = channels - split;
         let hidden = ((channels as f64 * config.hidden_ratio).round() as i64).max(1);
-        // Named like torch.nn.Sequential(conv, ReLU, conv).
-        let subnet = nn::seq()
-            .add(Conv::new(&p / "subnet" / 0, split, hidden, kernel, true))
-            .add_fn(Tensor::relu)
-            .add(Conv::new(
-                &p / "subnet" / 2,
-                hidden,
-                2 * transformed,
-                kernel,
-                true,
-            ));
+        let first = Conv::new(&p / "subnet" / 0, split, hidden, kernel, true);
+        let last = Conv::new(&p / "subnet" / 2, hidden, 2 * transformed, kernel, true);
         let global_log_scale = p.zeros("global_log_scale", &[channels]);
         let global_offset = p.zeros("global_offset", &[channels]);
         // A fixed random permutation, stored with the model so that files never depend on an RNG.
@@ -51,7 +44,8 @@ impl CouplingStep {
             false,
         );
         CouplingStep {
-            subnet,
+            first,
+            last,
             global_log_scale,
             global_offset,
             permutation,
@@ -62,7 +56,7 @@ impl CouplingStep {
 
     /// Log-scale and shift for the transformed half, from the conditioning half.
     fn coefficients(&self, condition: &Tensor) -> (Tensor, Tensor) {
-        let out = condition.apply(&self.subnet) * SUBNET_OUTPUT_SCALE;
+        let out = condition.apply(&self.first).relu().apply(&self.last) * SUBNET_OUTPUT_SCALE;
         let halves = out.chunk(2, 1);
         let log_scale = (&halves[0] / self.clamp).atan() * (self.clamp * 2.0 / PI);
         (log_scale, halves[1].shallow_clone())
@@ -88,6 +82,40 @@ impl CouplingStep {
         let (scale, offset) = self.global_scale();
         let ys = (Tensor::cat(&[x1, y2], 1) * scale + offset).index_select(1, &self.permutation);
         (ys, log_scale)
+    }
+
+    /// The step with the subnet's output scale, the clamp's divisor and the transformed half's global affine
+    /// folded into the last convolution's output channels: a ← a · 0.1/c, s ← (s · 0.1) · exp(g₂) + o₂.
+    fn folded(&self, kind: Kind) -> FoldedStep {
+        let channels = self.global_log_scale.size()[0];
+        let transformed = channels - self.split;
+        let (kept_log_scale, transformed_log_scale) = (
+            self.global_log_scale.narrow(0, 0, self.split),
+            self.global_log_scale.narrow(0, self.split, transformed),
+        );
+        let (kept_offset, transformed_offset) = (
+            self.global_offset.narrow(0, 0, self.split),
+            self.global_offset.narrow(0, self.split, transformed),
+        );
+        let output_scale = Tensor::cat(
+            &[
+                transformed_log_scale.ones_like() * (SUBNET_OUTPUT_SCALE / self.clamp),
+                transformed_log_scale.exp() * SUBNET_OUTPUT_SCALE,
+            ],
+            0,
+        );
+        let output_shift = Tensor::cat(&[transformed_offset.zeros_like(), transformed_offset], 0);
+        let column = |t: Tensor| t.view([1, -1, 1, 1]).to_kind(kind);
+        FoldedStep {
+            first: self.first.to_kind(kind),
+            last: self.last.scaled(&output_scale, &output_shift, kind),
+            transformed_log_scale: column(transformed_log_scale),
+            kept_scale: column(kept_log_scale.exp()),
+            kept_offset: column(kept_offset),
+            permutation: self.permutation.shallow_clone(),
+            split: self.split,
+            log_scale_range: self.clamp * 2.0 / PI,
+        }
     }
 
     fn log_det(&self, log_scale: &Tensor) -> Tensor {
@@ -130,13 +158,6 @@ impl Flow {
         Flow { steps }
     }
 
-    /// Latent z.
-    pub fn forward(&self, xs: &Tensor) -> Tensor {
-        self.steps
-            .iter()
-            .fold(xs.shallow_clone(), |x, step| step.forward(&x).0)
-    }
-
     /// Latent z and log|det ∂z/∂x| per sample, for training.
     pub fn forward_with_log_det(&self, xs: &Tensor) -> (Tensor, Tensor) {
         let batch = xs.size()[0];
@@ -159,6 +180,104 @@ impl Flow {
     }
 }
 
+/// A flow that can be reduced for inference in a number format.
+pub trait Fold {
+    /// This flow for inference in `kind`, its constants folded. Call under `no_grad`.
+    fn folded(&self, kind: Kind) -> FoldedFlow;
+}
+
+impl Fold for Flow {
+    fn folded(&self, kind: Kind) -> FoldedFlow {
+        FoldedFlow {
+            steps: self.steps.iter().map(|step| step.folded(kind)).collect(),
+        }
+    }
+}
+
+/// Latent z.
+impl nn::Module for Flow {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        self.steps
+            .iter()
+            .fold(xs.shallow_clone(), |x, step| step.forward(&x).0)
+    }
+}
+
+/// A flow reduced for inference: it maps S to T as [`Flow`] does, in fewer passes over memory.
+#[derive(Debug)]
+pub struct FoldedFlow {
+    steps: Vec<FoldedStep>,
+}
+
+/// Already folded: the same flow in `kind`.
+impl Fold for FoldedFlow {
+    fn folded(&self, kind: Kind) -> FoldedFlow {
+        FoldedFlow {
+            steps: self.steps.iter().map(|step| step.to_kind(kind)).collect(),
+        }
+    }
+}
+
+impl nn::Module for FoldedFlow {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        self.steps
+            .iter()
+            .fold(xs.shallow_clone(), |x, step| step.forward(&x))
+    }
+}
+
+/// A coupling step with its constants folded: the subnet's output scale, the clamp's divisor and the
+/// transformed half's global affine live in the subnet's last convolution, so that the step is
+/// y₂ = x₂ · exp(atan(a) · 2c/π + g₂) + s and y₁ = x₁ · exp(g₁) + o₁, each one pass.
+#[derive(Debug)]
+struct FoldedStep {
+    first: Conv,
+    last: Conv,
+    /// The transformed half's global log-scale g₂ [1, C₂, 1, 1].
+    transformed_log_scale: Tensor,
+    /// The conditioning half's global scale exp(g₁) and offset o₁ [1, C₁, 1, 1].
+    kept_scale: Tensor,
+    kept_offset: Tensor,
+    permutation: Tensor,
+    split: i64,
+    /// 2c/π: atan's range onto the clamp's.
+    log_scale_range: f64,
+}
+
+impl FoldedStep {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let channels = xs.size()[1];
+        let (x1, x2) = (
+            xs.narrow(1, 0, self.split),
+            xs.narrow(1, self.split, channels - self.split),
+        );
+        let mut hidden = x1.apply(&self.first);
+        let _ = hidden.relu_();
+        let halves = hidden.apply(&self.last).chunk(2, 1);
+        // One temporary, updated in place: the coupling's scale times the global one.
+        let mut scale = halves[0].atan();
+        let _ = scale
+            .g_mul_scalar_(self.log_scale_range)
+            .g_add_(&self.transformed_log_scale)
+            .exp_();
+        let y2 = halves[1].addcmul(&x2, &scale);
+        let y1 = self.kept_offset.addcmul(&x1, &self.kept_scale);
+        Tensor::cat(&[y1, y2], 1).index_select(1, &self.permutation)
+    }
+
+    fn to_kind(&self, kind: Kind) -> FoldedStep {
+        FoldedStep {
+            first: self.first.to_kind(kind),
+            last: self.last.to_kind(kind),
+            transformed_log_scale: self.transformed_log_scale.to_kind(kind),
+            kept_scale: self.kept_scale.to_kind(kind),
+            kept_offset: self.kept_offset.to_kind(kind),
+            permutation: self.permutation.shallow_clone(),
+            ..*self
+        }
+    }
+}
+
 /// Negative log-likelihood per dimension under a standard normal latent, averaged over the batch.
 pub fn nll_per_dim(z: &Tensor, log_det: &Tensor) -> Tensor {
     let dims = (z.numel() / z.size()[0] as usize) as f64;
@@ -173,6 +292,7 @@ pub fn nll_per_dim(z: &Tensor, log_det: &Tensor) -> Tensor {
 mod tests {
     use super::*;
     use tch::Device;
+    use tch::nn::Module;
 
     fn tiny_flow(vs: &nn::VarStore, channels: i64) -> Flow {
         let flow = Flow::new(&vs.root(), channels, &FlowConfig::default());
@@ -201,6 +321,22 @@ mod tests {
         assert!(
             (z - xs).abs().max().double_value(&[]) > 1e-2,
             "flow is the identity"
+        );
+    }
+
+    #[test]
+    fn the_folded_flow_maps_as_the_flow() {
+        tch::manual_seed(4);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let flow = tiny_flow(&vs, 7);
+        let xs = Tensor::randn([2, 7, 5, 4], (Kind::Float, Device::Cpu));
+        let (plain, folded) =
+            tch::no_grad(|| (flow.forward(&xs), flow.folded(Kind::Float).forward(&xs)));
+        let error = (&plain - folded).abs().max().double_value(&[]);
+        let peak = plain.abs().max().double_value(&[]);
+        assert!(
+            error < 1e-5 * peak,
+            "error {error} against a peak of {peak}"
         );
     }
 

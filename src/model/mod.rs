@@ -16,7 +16,8 @@ use tch::{Kind, Tensor, nn};
 
 use crate::config::ModelConfig;
 use bmr::Bmr;
-use flow::Flow;
+pub(crate) use flow::FoldedFlow;
+use flow::{Flow, Fold};
 
 /// libtorch has one global random generator. Whoever seeds it or builds modules (whose initialisation
 /// draws from it) holds this lock, so that a seeded training is reproducible even while other threads
@@ -30,9 +31,9 @@ pub(crate) fn lock_global_rng() -> MutexGuard<'static, ()> {
 }
 
 #[derive(Debug)]
-struct Scale {
+struct Scale<F> {
     norm: nn::LayerNorm,
-    flow: Flow,
+    flow: F,
     bmr: Bmr,
 }
 
@@ -64,10 +65,54 @@ pub(crate) struct Residuals {
 }
 
 /// The trainable part of NF-BMR: LayerNorms and flows under `flow_root` (`norms.k`, `flows.k`), mappers
-/// under `bmr_root` (`bmr.k`). Two roots so that training can optimise and freeze them separately.
+/// under `bmr_root` (`bmr.k`). Two roots so that training can optimise and freeze them separately. For
+/// inference, [`NfBmr::folded`] reduces the flows (`F`) and mappers to fewer kernels computing the same.
 #[derive(Debug)]
-pub(crate) struct NfBmr {
-    scales: Vec<Scale>,
+pub(crate) struct NfBmr<F = Flow> {
+    scales: Vec<Scale<F>>,
+}
+
+impl<F: nn::Module + Fold> NfBmr<F> {
+    /// Source and target domains for backbone features, one entry per scale.
+    pub fn domains(&self, features: &[Tensor]) -> Vec<Domains> {
+        self.scales
+            .iter()
+            .zip(features)
+            .map(|(scale, feature)| {
+                let source = feature.apply(&scale.norm);
+                let target = source.apply(&scale.flow);
+                Domains { source, target }
+            })
+            .collect()
+    }
+
+    /// Mapping residuals for given domains; `train` switches the mappers' BatchNorm to batch statistics.
+    pub fn residuals(&self, domains: &[Domains], train: bool) -> Vec<Residuals> {
+        self.scales
+            .iter()
+            .zip(domains)
+            .map(|(scale, d)| {
+                let (forward, backward) = scale.bmr.residuals(&d.source, &d.target, train);
+                Residuals { forward, backward }
+            })
+            .collect()
+    }
+
+    /// The model for inference in `kind`: mappers' BatchNorms and flows' constants folded into their
+    /// convolutions. The LayerNorms and the mappers' statistics stay shared with the variables, to be cast
+    /// with them. Call under `no_grad`.
+    pub fn folded(self, kind: Kind) -> NfBmr<FoldedFlow> {
+        let scales = self
+            .scales
+            .into_iter()
+            .map(|scale| Scale {
+                flow: scale.flow.folded(kind),
+                bmr: scale.bmr.folded(kind),
+                norm: scale.norm,
+            })
+            .collect();
+        NfBmr { scales }
+    }
 }
 
 impl NfBmr {
@@ -95,19 +140,6 @@ impl NfBmr {
         NfBmr { scales }
     }
 
-    /// Source and target domains for backbone features, one entry per scale.
-    pub fn domains(&self, features: &[Tensor]) -> Vec<Domains> {
-        self.scales
-            .iter()
-            .zip(features)
-            .map(|(scale, feature)| {
-                let source = feature.apply(&scale.norm);
-                let target = scale.flow.forward(&source);
-                Domains { source, target }
-            })
-            .collect()
-    }
-
     /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales.
     pub fn flow_loss(&self, features: &[Tensor]) -> Tensor {
         self.scales
@@ -118,18 +150,6 @@ impl NfBmr {
                 flow::nll_per_dim(&z, &log_det)
             })
             .fold(Tensor::from(0f32), |acc, loss| acc + loss)
-    }
-
-    /// Mapping residuals for given domains; `train` switches the mappers' BatchNorm to batch statistics.
-    pub fn residuals(&self, domains: &[Domains], train: bool) -> Vec<Residuals> {
-        self.scales
-            .iter()
-            .zip(domains)
-            .map(|(scale, d)| {
-                let (forward, backward) = scale.bmr.residuals(&d.source, &d.target, train);
-                Residuals { forward, backward }
-            })
-            .collect()
     }
 
     /// Sets the mappers' source whitening from the training domains (before stage 2).

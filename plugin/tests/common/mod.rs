@@ -244,7 +244,12 @@ pub fn launch(description: &str) -> gst::Pipeline {
 }
 
 /// Sizes of the batches the engine of `model` scored, from the element's debug log, while `work` runs.
+/// The log's threshold is process-wide: captures wait for each other, or one ending would silence another.
 pub fn batch_sizes(model: &Path, work: impl FnOnce()) -> Vec<usize> {
+    static CAPTURE: Mutex<()> = Mutex::new(());
+    let _capturing = CAPTURE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let suffix = format!(" frames with {}", model.display());
     let sizes = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&sizes);

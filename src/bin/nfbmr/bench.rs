@@ -27,6 +27,10 @@ pub struct Args {
     /// Frame height in pixels
     #[arg(long, default_value_t = 256)]
     height: usize,
+    /// Frames scored together, as the shared engine batches the frames of several cameras; times are
+    /// per frame
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -51,8 +55,8 @@ fn median(mut samples: Vec<f64>) -> f64 {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.frames == 0 || args.width == 0 || args.height == 0 {
-        bail!("--frames, --width and --height must be positive");
+    if args.frames == 0 || args.width == 0 || args.height == 0 || args.batch == 0 {
+        bail!("--frames, --width, --height and --batch must be positive");
     }
     let detector = load_detector(&args.model, args.device, args.precision, args.code)?;
     // A textured frame rather than a flat one, so that nothing is unrealistically cheap.
@@ -71,6 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "frame": [args.width, args.height],
             "image-size": image_size,
             "frames": args.frames,
+            "batch": args.batch,
             "backbone-ms": timings.backbone,
             "full-ms": timings.full,
             "full-over-backbone": ratio,
@@ -80,8 +85,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "device {device} ({threads} threads), {}x{} frames at model size {image_size}, median of {}",
-        args.width, args.height, args.frames
+        "device {device} ({threads} threads), {}x{} frames at model size {image_size} in batches of {}, \
+         median of {}",
+        args.width, args.height, args.batch, args.frames
     );
     let Timings {
         backbone,
@@ -111,20 +117,27 @@ fn measure(detector: &Detector, pixels: &[u8], args: &Args) -> Result<Timings> {
             tch::Cuda::synchronize(index as i64);
         }
     };
+    // Milliseconds per frame.
     let time = |work: &dyn Fn() -> Result<()>| -> Result<f64> {
         synchronize();
         let start = Instant::now();
         work()?;
         synchronize();
-        Ok(start.elapsed().as_secs_f64() * 1e3)
+        Ok(start.elapsed().as_secs_f64() * 1e3 / args.batch as f64)
     };
     let backbone_only = || -> Result<()> {
-        let input = detector.preprocess(&frame.to_tensor(device)?);
-        detector.features(&input)?;
+        let inputs = (0..args.batch)
+            .map(|_| Ok(detector.preprocess(&frame.to_tensor(device)?)))
+            .collect::<Result<Vec<_>>>()?;
+        detector.features(&tch::Tensor::cat(&inputs, 0))?;
         Ok(())
     };
+    // Each frame staged as the element stages it: copied into a host buffer, then uploaded.
     let full = || -> Result<()> {
-        detector.infer(&frame)?;
+        let staged = (0..args.batch)
+            .map(|_| Ok(frame.stage(device, None)?))
+            .collect::<Result<Vec<_>>>()?;
+        detector.infer_batch(&staged.iter().collect::<Vec<_>>())?;
         Ok(())
     };
     for _ in 0..5 {

@@ -5,6 +5,7 @@
 use tch::{Kind, Tensor, nn};
 
 use crate::error::{Error, Result};
+use crate::model::conv::{batch_norm_affine, scale_output_channels};
 
 /// Lite0 stages: (repeats, kernel, stride, expand ratio, input channels, output channels).
 const LITE0_STAGES: [(usize, i64, i64, i64, i64, i64); 7] = [
@@ -136,20 +137,16 @@ impl ConvBn {
         }
     }
 
-    /// At inference BatchNorm is a fixed per-channel affine map: scaling the convolution's output channels
-    /// and adding a bias computes it in the convolution, one pass over memory and one kernel fewer. The
-    /// folded weights are then cast to `kind`.
+    /// At inference the BatchNorm is folded into the convolution (see [`batch_norm_affine`]); the folded
+    /// weights are then cast to `kind`.
     fn folded(&self, kind: Kind) -> Self {
         let conv = &self.conv;
         let (weight, bias) = match &self.bn {
             Some(bn) => {
-                let gamma = bn.ws.as_ref().expect("affine BatchNorm");
-                let beta = bn.bs.as_ref().expect("affine BatchNorm");
-                let scale = gamma / (&bn.running_var + BN_EPS).sqrt();
-                (
-                    &conv.weight * scale.view([-1, 1, 1, 1]),
-                    Some(beta - &bn.running_mean * &scale),
-                )
+                let (scale, shift) = batch_norm_affine(bn, BN_EPS);
+                let (weight, bias) =
+                    scale_output_channels(&conv.weight, conv.bias.as_ref(), &scale, &shift);
+                (weight, Some(bias))
             }
             // Already folded.
             None => (
@@ -176,8 +173,10 @@ fn batch_norm(p: nn::Path, channels: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, channels, config)
 }
 
-fn relu6(xs: &Tensor) -> Tensor {
-    xs.clamp(0.0, 6.0)
+/// In place: its input is always a fresh result, and a pass that allocates costs a page fault per 4 KiB.
+fn relu6(mut xs: Tensor) -> Tensor {
+    let _ = xs.clamp_(0.0, 6.0);
+    xs
 }
 
 /// Mobile inverted bottleneck without squeeze-excitation.
@@ -221,12 +220,15 @@ impl MbConv {
 
     fn forward(&self, xs: &Tensor) -> Tensor {
         let hidden = match &self.expand {
-            Some(expand) => relu6(&expand.forward(xs)),
+            Some(expand) => relu6(expand.forward(xs)),
             None => xs.shallow_clone(),
         };
-        let hidden = relu6(&self.depthwise.forward(&hidden));
-        let out = self.project.forward(&hidden);
-        if self.residual { out + xs } else { out }
+        let hidden = relu6(self.depthwise.forward(&hidden));
+        let mut out = self.project.forward(&hidden);
+        if self.residual {
+            out += xs;
+        }
+        out
     }
 
     fn folded(&self, kind: Kind) -> Self {
@@ -311,7 +313,7 @@ impl EfficientNetLite {
     }
 
     fn stem(&self, xs: &Tensor) -> Tensor {
-        relu6(&self.stem.forward(xs))
+        relu6(self.stem.forward(xs))
     }
 
     /// The feature extractor for inference in `kind`, with every BatchNorm folded into its convolution
@@ -346,7 +348,7 @@ impl EfficientNetLite {
             .blocks
             .iter()
             .fold(self.stem(xs), |x, block| block.forward(&x));
-        let pooled = relu6(&head.conv.forward(&x)).mean_dim([2, 3].as_slice(), false, Kind::Float);
+        let pooled = relu6(head.conv.forward(&x)).mean_dim([2, 3].as_slice(), false, Kind::Float);
         Some(pooled.apply(&head.fc))
     }
 }
