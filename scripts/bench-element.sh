@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 # Side by side, in one run, per frame size: the backbone alone and the whole detector (`nfbmr bench`), the
 # PyTorch eager reference of the same model file (scripts/eager_reference.py, set-up venv), and the element in
-# `videotestsrc ! nfbmr ! fakesink sync=false` with the heatmap overlay off and on. The element's time per
-# frame is (t(1 + N frames) - t(1 frame)) / N, which cancels start-up and model load. Then N live 30 frames/s
+# `videotestsrc ! nfbmr ! fakesink sync=false` with the heatmap overlay off and on, and the same pipeline with
+# `identity` for nfbmr (what making the frames costs). A pipeline's time per frame is
+# (t(1 + N frames) - t(1 frame)) / N, which cancels start-up and model load. Then N live 30 frames/s
 # cameras sharing one engine (plugin/examples/streams.rs): frames each stream delivered and their latency.
 # Usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]   (default: 200 frames, 640x480 1280x720)
 # Environment: DEVICE (auto), PRECISION (fp32), EAGER=0 skips the reference, STREAMS (1,4 on the CPU,
@@ -28,17 +29,16 @@ case $("$nfbmr" bench --model "$model" --device "$device" --frames 1 --json | fi
 esac
 echo "device $device, precision $precision, $frames element frames per size"
 
-run() { # frames width height overlay -> seconds
+run() { # frames width height element -> seconds
     local start end
     start=$(date +%s.%N)
-    gst-launch-1.0 -q videotestsrc num-buffers="$1" \
-        ! "video/x-raw,format=RGB,width=$2,height=$3" \
-        ! nfbmr model="$model" device="$device" precision="$precision" overlay="$4" ! fakesink sync=false
+    gst-launch-1.0 -q videotestsrc num-buffers="$1" ! "video/x-raw,format=RGB,width=$2,height=$3" \
+        ! $4 ! fakesink sync=false
     end=$(date +%s.%N)
     awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
 }
 
-element_ms() { # width height overlay -> ms per frame
+pipeline_ms() { # width height element -> ms per frame
     local one many
     one=$(run 1 "$1" "$2" "$3")
     many=$(run $((frames + 1)) "$1" "$2" "$3")
@@ -51,22 +51,28 @@ eager_ms() { # width height -> ms per frame, or nan
         --device "$device" | field eager-ms
 }
 
-printf "%-10s %9s %9s %9s %9s %9s %9s %9s %8s %8s\n" size backbone detector eager "det/eager" \
-    overlay element "+overlay" "elem fps" "det/elem"
+element() { # overlay -> the element under test
+    echo "nfbmr model=$model device=$device precision=$precision overlay=$1"
+}
+
+printf "%-10s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n" size backbone detector eager "det/eager" \
+    overlay source element "+overlay" "det/elem"
 for size in "${sizes[@]}"; do
     width=${size%x*}; height=${size#*x}
     bench=$("$nfbmr" bench --model "$model" --device "$device" --precision "$precision" \
         --width "$width" --height "$height" --frames 50 --json)
     eager=$(eager_ms "$width" "$height")
-    plain=$(element_ms "$width" "$height" false)
-    drawn=$(element_ms "$width" "$height" true)
+    source=$(pipeline_ms "$width" "$height" identity)
+    plain=$(pipeline_ms "$width" "$height" "$(element false)")
+    drawn=$(pipeline_ms "$width" "$height" "$(element true)")
     awk -v s="$size" -v b="$(field backbone-ms <<<"$bench")" -v d="$(field full-ms <<<"$bench")" \
-        -v o="$(field overlay-ms <<<"$bench")" -v g="$eager" -v e="$plain" -v v="$drawn" 'BEGIN {
-        printf "%-10s %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.2f %8.1f %8.3f\n",
-            s, b, d, g, d / g, o, e, v, 1000 / e, d / e }'
+        -v o="$(field overlay-ms <<<"$bench")" -v g="$eager" -v c="$source" -v e="$plain" -v v="$drawn" \
+        'BEGIN { printf "%-10s %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.2f %9.2f %8.3f\n",
+            s, b, d, g, d / g, o, c, e, v, d / (e - c) }'
 done
-echo "(milliseconds per frame; det/eager: the detector's time over eager PyTorch's; det/elem: the element's"
-echo " frame rate over the detector's; overlay: blending the heatmap on the CPU alone)"
+echo "(milliseconds per frame. det/eager: the detector's time over eager PyTorch's. source: the same pipeline"
+echo " with identity for nfbmr, making and moving the frames. det/elem: the element's frame rate, the source's"
+echo " time taken out, over the detector's. overlay: blending the heatmap alone, on the CPU)"
 
 streams="${STREAMS-$([ "$on_gpu" = 1 ] && echo 1,4,16,50 || echo 1,4)}"
 [ -n "$streams" ] || exit 0
