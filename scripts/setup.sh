@@ -18,6 +18,9 @@ packages=(
     python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 fonts-dejavu-core
     mosquitto mosquitto-clients openssl ca-certificates
 )
+# Further packages a script needs only when it runs (e.g. real-dev-set.sh's photographs).
+read -r -a extra <<< "${NFBMR_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -15,25 +15,6 @@ fn nfbmr(args: &[&str]) -> Output {
         .expect("nfbmr runs")
 }
 
-/// `nfbmr train` of a 64 px model for one epoch on the CPU, with `extra` arguments.
-fn train(data: &Path, model: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--data",
-        path(data),
-        "--out",
-        path(model),
-        "--device",
-        "cpu",
-        "--image-size",
-        "64",
-        "--epochs",
-        "1",
-    ];
-    args.extend(extra);
-    nfbmr(&args)
-}
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -66,7 +47,7 @@ fn train_info_and_score_from_the_command_line() {
     }
     let model = data.dir.path().join("part.nfbmr");
     // The folder-layout root is accepted: its good/ subfolder is used.
-    let train = train(data.dir.path(), &model, &["--hold-out", "0.25"]);
+    let train = common::train_tiny(data.dir.path(), &model, &["--hold-out", "0.25"]);
     assert!(train.status.success(), "{}", text(&train.stderr));
     assert!(
         text(&train.stderr).contains("on 10 good images"),
@@ -313,7 +294,7 @@ fn a_model_carrying_torchscript_runs_only_with_allow_code() {
     let backbone = nfbmr::weights::cache_dir().join("reference/efficientnet-lite0-taps.pt");
     let model = data.dir.path().join("scripted.nfbmr");
     let torchscript = format!("torchscript:{}", path(&backbone));
-    let train = train(data.dir.path(), &model, &["--backbone", &torchscript]);
+    let train = common::train_tiny(data.dir.path(), &model, &["--backbone", &torchscript]);
     assert!(train.status.success(), "{}", text(&train.stderr));
 
     let info = text(&nfbmr(&["info", path(&model)]).stdout);

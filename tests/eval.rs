@@ -161,6 +161,46 @@ fn eval_figures_match_the_scores_in_every_layout() {
         assert!((a - b).abs() < 1e-6, "{key}: {a} vs {b}");
     }
 
+    // Labelled per image, as many real sets are: an MVTec layout without ground_truth/ gives the same
+    // image figures, no pixel figures, and says why once.
+    let category = dir.path().join("mvtec").join("part");
+    for image in &test {
+        let kind = if image.defective { "defect" } else { "good" };
+        let copy = category
+            .join("test")
+            .join(kind)
+            .join(image.path.file_name().unwrap());
+        std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+        std::fs::copy(&image.path, copy).unwrap();
+    }
+    let labels_json = dir.path().join("labels.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+        .args(["eval", "--device", "cpu", "--class", "part", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(dir.path().join("mvtec"))
+        .arg("--json")
+        .arg(&labels_json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("no defect masks").count(), 1, "{stderr}");
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&labels_json).unwrap()).unwrap();
+    let labels = &labels["classes"][0];
+    assert!(
+        labels["pixel-auroc"].is_null() && labels["pro"].is_null(),
+        "{labels}"
+    );
+    for key in ["image-auroc", "best-f1", "false-alarm-rate", "miss-rate"] {
+        let (a, b) = (
+            labels[key].as_f64().unwrap(),
+            dagm_json[key].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-6, "{key}: {a} vs {b}");
+    }
+
     // Calibration from good images: a rarer false alarm needs a higher threshold, and the model says how
     // its threshold was set.
     let threshold = |rate: &str| -> f64 {
@@ -341,5 +381,93 @@ fn benchmark_synthesises_trains_evaluates_and_reports() {
         linked_files(&out.join("report/report.md"))
             .iter()
             .all(|link| link.is_file())
+    );
+}
+
+#[test]
+fn good_photographs_become_a_labelled_set_that_trains_and_evaluates() {
+    let frames = common::dataset(nfbmr::data::synth::Texture::Cells, 96, 12, 0);
+    let good = frames.dir.path().join("part").join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    for frame in &frames.train {
+        std::fs::rename(frame, good.join(common::file_name(frame))).unwrap();
+    }
+    let set = frames.dir.path().join("set");
+    let (good_arg, set_arg) = (good.to_str().unwrap(), set.to_str().unwrap());
+    nfbmr(&["synth", "--from", good_arg, "--out", set_arg, "--seed", "2"]);
+    let model = frames.dir.path().join("part.nfbmr");
+    let trained = common::train_tiny(&set, &model, &["--class", "part"]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let figures = eval_json(
+        &model,
+        &["--data", set_arg, "--class", "part"],
+        &frames.dir.path().join("figures.json"),
+    );
+    // 12 frames: the last 4 (30%) held out, each tested as it is and with a defect drawn on it.
+    assert_eq!(
+        (figures["images"].as_u64(), figures["defective"].as_u64()),
+        (Some(8), Some(4))
+    );
+    for key in FIGURES {
+        let value = figures[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!((0.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    let info: serde_json::Value =
+        serde_json::from_str(&nfbmr(&["info", "--json", model.to_str().unwrap()])).unwrap();
+    let training = &info["training"];
+    let trained = training["images"].as_u64().unwrap() + training["held-out"].as_u64().unwrap();
+    assert_eq!(trained, 8, "trained on the first 8 frames: {training}");
+
+    // Another model's figures on the same set, beside nfbmr's: each the mean over its seeds.
+    let peers = frames.dir.path().join("peers.json");
+    std::fs::write(
+        &peers,
+        r#"{"source": "a peer 1.0", "models": [{"name": "Other", "classes": {
+            "part": [{"seed": 0, "image-auroc": 0.5, "pixel-auroc": 0.8},
+                     {"seed": 1, "image-auroc": 0.7, "pixel-auroc": null}],
+            "elsewhere": [{"seed": 0, "image-auroc": 0.1, "pixel-auroc": 0.1}]}}]}"#,
+    )
+    .unwrap();
+    let table = nfbmr(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--data",
+        set_arg,
+        "--class",
+        "part",
+        "--peers",
+        peers.to_str().unwrap(),
+    ]);
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("| part |") && line.contains("0.600 / 0.800"))
+        .unwrap_or_else(|| panic!("no side-by-side row:\n{table}"));
+    let fused = figures["image-auroc"].as_f64().unwrap();
+    assert!(row.contains(&format!("| {fused:.3} / ")), "{row}");
+    assert!(table.contains("Other (a peer 1.0)") && table.contains("| **mean** |"));
+
+    std::fs::write(&peers, "{}").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+        .args([
+            "eval", "--device", "cpu", "--class", "part", "--data", set_arg, "--model",
+        ])
+        .arg(&model)
+        .arg("--peers")
+        .arg(&peers)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("is not a peers file"),
+        "{stderr}"
     );
 }

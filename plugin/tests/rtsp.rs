@@ -104,18 +104,31 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// Polls `condition` every 50 ms until it holds, while the inspection keeps running.
-fn wait_for<T>(inspection: &mut Child, what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+/// Polls `condition` every 50 ms until it holds, while the inspection keeps running; a failure shows the
+/// inspection's output (`log`).
+fn wait_for<T>(
+    inspection: &mut Child,
+    log: &Path,
+    what: &str,
+    mut condition: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(120);
+    let output = || std::fs::read_to_string(log).unwrap_or_default();
     loop {
-        assert!(
-            inspection.try_wait().unwrap().is_none(),
-            "the inspection exited while waiting for {what}"
-        );
+        if let Some(status) = inspection.try_wait().unwrap() {
+            panic!(
+                "the inspection exited ({status}) while waiting for {what}:\n{}",
+                output()
+            );
+        }
         if let Some(value) = condition() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{}",
+            output()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -142,7 +155,8 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
     let results = scratch.path().join("results.jsonl");
     let (camera_port, serve_port) = (common::free_port(), common::free_port());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/inspect-rtsp.sh");
-    let log = std::fs::File::create(scratch.path().join("inspect.log")).unwrap();
+    let log_path = scratch.path().join("inspect.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut inspection = Reaped(
         common::with_built_plugin(script, scratch.path())
             .args([
@@ -162,17 +176,17 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
     );
 
     // Unreachable at start-up: an outage, said as a warning, and the pipeline waits for the camera.
-    wait_for(&mut inspection, "the start-up outage", || {
+    wait_for(&mut inspection, &log_path, "the start-up outage", || {
         (outages(&results, "start") == 1).then_some(())
     });
-    let log = std::fs::read_to_string(scratch.path().join("inspect.log")).unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("Camera unavailable"), "{log}");
 
     let mut recoveries = Vec::new();
     for restart in 0..=RESTARTS {
         let started = now();
         let mut camera = start_camera(camera_port);
-        let scored = wait_for(&mut inspection, "frames after a restart", || {
+        let scored = wait_for(&mut inspection, &log_path, "frames after a restart", || {
             first_frame_after_outage(&results, restart + 1, started)
         });
         assert_eq!(outages(&results, "end"), restart + 1);
@@ -199,7 +213,7 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
         }
         camera.kill().unwrap();
         camera.wait().unwrap();
-        wait_for(&mut inspection, "the outage", || {
+        wait_for(&mut inspection, &log_path, "the outage", || {
             (outages(&results, "start") == restart + 2).then_some(())
         });
     }

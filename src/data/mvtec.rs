@@ -22,10 +22,11 @@ pub fn train(root: &Path, category: &str) -> Result<Vec<LabeledImage>> {
 }
 
 /// The test images of a category with their masks, checking that every defect has a mask and every mask
-/// an image.
+/// an image. A category without `ground_truth/` is labelled per image: its defects have no mask.
 pub fn test(root: &Path, category: &str) -> Result<Vec<LabeledImage>> {
     let test_dir = root.join(category).join("test");
     let truth_dir = root.join(category).join("ground_truth");
+    let has_masks = truth_dir.is_dir();
     let mut types: Vec<_> = std::fs::read_dir(&test_dir)
         .map_err(|e| {
             Error::io(
@@ -47,12 +48,13 @@ pub fn test(root: &Path, category: &str) -> Result<Vec<LabeledImage>> {
         let defective = kind != "good";
         let listed = list_images(&type_dir)?;
         for path in &listed {
-            let mask = if defective {
+            let mask = if defective && has_masks {
                 let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                 let mask = truth_dir.join(&kind).join(format!("{stem}_mask.png"));
                 if !mask.is_file() {
                     return Err(Error::Data(format!(
-                        "defective image {} has no mask {}",
+                        "defective image {} has no mask {} (a category labelled per image has no \
+                         ground_truth/ folder)",
                         path.display(),
                         mask.display()
                     )));
@@ -139,5 +141,11 @@ mod tests {
         let err = test(root.path(), "tile").unwrap_err().to_string();
         assert!(err.contains("002.png") && err.contains("no mask"), "{err}");
         assert!(train(root.path(), "wood").is_err());
+
+        // Labelled per image: without ground_truth/, the defects are read without masks.
+        std::fs::remove_dir_all(category.join("ground_truth")).unwrap();
+        let images = test(root.path(), "tile").unwrap();
+        assert_eq!(images.iter().filter(|i| i.defective).count(), 2);
+        assert!(images.iter().all(|i| i.mask.is_none()));
     }
 }

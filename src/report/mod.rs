@@ -5,6 +5,7 @@
 
 mod charts;
 mod gallery;
+mod peers;
 mod tables;
 
 use std::fmt::Write as _;
@@ -19,6 +20,7 @@ use serde_json::json;
 use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, ScoredImage};
 use crate::metrics;
+pub use peers::{PeerModel, PeerRun, Peers, peer_table};
 pub use tables::{Means, ablation_table, quality_table, seed_table};
 
 /// Heatmap overlays per class and kind of error in the gallery.
@@ -137,18 +139,13 @@ pub fn write_json(path: &Path, classes: &[ClassResult]) -> Result<()> {
 /// and writes each seed's means as `training-seeds.json` beside it; returns the table.
 pub fn append_training_seeds(dir: &Path, runs: &[(u64, Vec<ClassResult>)]) -> Result<String> {
     let table = seed_table(runs);
-    let markdown = dir.join("report.md");
-    fs::OpenOptions::new()
-        .append(true)
-        .open(&markdown)
-        .and_then(|mut file| {
-            writeln!(
-                file,
-                "\n## Training seeds\n\nMean image AUROC over the classes by scoring mode, each \
-                 class trained once per seed; the tables above are seed 0's.\n\n{table}"
-            )
-        })
-        .map_err(|e| Error::io(format!("writing {}", markdown.display()), e))?;
+    append_section(
+        dir,
+        &format!(
+            "## Training seeds\n\nMean image AUROC over the classes by scoring mode, each class \
+             trained once per seed; the tables above are seed 0's.\n\n{table}"
+        ),
+    )?;
     let by_seed: Vec<_> = runs
         .iter()
         .map(|(seed, results)| json!({ "seed": seed, "mean": Means::of(results) }))
@@ -157,4 +154,28 @@ pub fn append_training_seeds(dir: &Path, runs: &[(u64, Vec<ClassResult>)]) -> Re
     let text = serde_json::to_string_pretty(&by_seed).expect("JSON values serialise");
     fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(table)
+}
+
+/// Appends the side-by-side table of [`peer_table`] to the `report.md` that [`write`] wrote into `dir`;
+/// returns the table.
+pub fn append_peers(dir: &Path, runs: &[(u64, Vec<ClassResult>)], peers: &Peers) -> Result<String> {
+    let table = peer_table(runs, peers);
+    append_section(
+        dir,
+        &format!(
+            "## Beside other models\n\nImage AUROC / pixel AUROC on the same test sets, each the mean \
+             over the training seeds measured ({} seed(s) of nfbmr).\n\n{table}",
+            runs.len()
+        ),
+    )?;
+    Ok(table)
+}
+
+fn append_section(dir: &Path, section: &str) -> Result<()> {
+    let markdown = dir.join("report.md");
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&markdown)
+        .and_then(|mut file| writeln!(file, "\n{section}"))
+        .map_err(|e| Error::io(format!("writing {}", markdown.display()), e))
 }

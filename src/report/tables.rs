@@ -15,7 +15,7 @@ pub(super) fn figure(value: Option<f64>) -> String {
 }
 
 /// Mean of the values that exist; `None` when none does.
-fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+pub(super) fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let present: Vec<f64> = values.flatten().collect();
     (!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64)
 }

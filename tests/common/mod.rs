@@ -59,3 +59,17 @@ pub fn untrained_model(image_size: i64) -> (Dataset, TrainedModel) {
     let model = train_quietly(&data.train, &options);
     (data, model)
 }
+
+/// `nfbmr train` of a 64 px model for one epoch on the CPU, with `extra` arguments.
+pub fn train_tiny(data: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_nfbmr"))
+        .arg("train")
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(model)
+        .args(["--device", "cpu", "--image-size", "64", "--epochs", "1"])
+        .args(extra)
+        .output()
+        .expect("nfbmr runs")
+}

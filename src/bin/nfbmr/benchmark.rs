@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `nfbmr benchmark`: the quality benchmark of docs/quality.md.
+//! `nfbmr benchmark`: the quality benchmark of docs/quality.md, on the synthetic classes or on every
+//! category of a dataset on disk.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,14 @@ pub struct Args {
     /// Images per class in Test (a fifth of them defective)
     #[arg(long, default_value_t = 80)]
     test: usize,
+    /// Instead of the synthetic classes: every category of this dataset (MVTec AD or DAGM 2007 layout),
+    /// e.g. the real-image development set of scripts/real_dev_set.py
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["classes", "train", "test"])]
+    data: Option<PathBuf>,
+    /// Show other models' figures on the same sets beside nfbmr's (a file of
+    /// scripts/anomalib-side-by-side.sh)
+    #[arg(long, value_name = "FILE")]
+    peers: Option<PathBuf>,
     /// Epochs of both training stages (default: the training default); for quick trial runs
     #[arg(long)]
     epochs: Option<usize>,
@@ -43,13 +52,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let data_dir = args.out.join("data");
+    // Read first: a bad file is told before hours of training.
+    let peers = args.peers.as_deref().map(report::Peers::read).transpose()?;
     let models = args.out.join("models");
-    let synthetic = SynthOptions {
-        seed: args.synthetic.seed,
-        train: args.train,
-        test: args.test,
-        ..Default::default()
+    let (data_dir, classes) = match &args.data {
+        Some(dir) => (dir.clone(), data::classes(dir)?),
+        None => synthesise(&args)?,
     };
     let mut options = TrainOptions {
         device: args.device.spec,
@@ -69,9 +77,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut runs: Vec<(u64, Vec<ClassResult>)> = (0..args.training_seeds)
         .map(|seed| (seed, Vec::new()))
         .collect();
-    for number in args.synthetic.numbers()? {
-        write_dagm_class(&data_dir, number, &synthetic)?;
-        let class = format!("Class{number}");
+    for class in classes {
         let (images, source) = data::training_set(&data_dir, Some(&class))?;
         for (seed, results) in &mut runs {
             options.seed = *seed;
@@ -101,5 +107,23 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let table = report::append_training_seeds(&report_dir, &runs)?;
         println!("mean image AUROC by training seed:\n\n{table}");
     }
+    eval::show_peers(&runs, peers.as_ref(), Some(&report_dir))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the synthetic classes under `out/data`; returns the folder and the classes' names.
+fn synthesise(args: &Args) -> Result<(PathBuf, Vec<String>)> {
+    let data_dir = args.out.join("data");
+    let synthetic = SynthOptions {
+        seed: args.synthetic.seed,
+        train: args.train,
+        test: args.test,
+        ..Default::default()
+    };
+    let mut classes = Vec::new();
+    for number in args.synthetic.numbers()? {
+        write_dagm_class(&data_dir, number, &synthetic)?;
+        classes.push(format!("Class{number}"));
+    }
+    Ok((data_dir, classes))
 }

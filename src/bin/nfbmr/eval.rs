@@ -31,6 +31,10 @@ pub struct Args {
     /// Also score each model with one mapping direction alone and with the flow's likelihood alone
     #[arg(long)]
     ablation: bool,
+    /// Show other models' figures on the same sets beside these (a file of
+    /// scripts/anomalib-side-by-side.sh); implies --ablation
+    #[arg(long, value_name = "FILE")]
+    peers: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArg,
     #[command(flatten)]
@@ -40,6 +44,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
+    let peers = args.peers.as_deref().map(report::Peers::read).transpose()?;
     let classes: Vec<Option<String>> = match args.class.as_deref() {
         None => vec![None],
         Some("all") => data::classes(&args.data)?.into_iter().map(Some).collect(),
@@ -59,7 +64,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             device: args.device,
             precision: args.precision,
             code: args.code,
-            ablation: args.ablation,
+            ablation: args.ablation || args.peers.is_some(),
         };
         results.push(scoring.class(&model, &args.data, class.as_deref(), None)?);
     }
@@ -69,6 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         args.json.as_deref(),
         args.report.as_deref(),
     )?;
+    show_peers(&[(0, results)], peers.as_ref(), args.report.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -94,6 +100,11 @@ impl Scoring {
         let detector = load_detector(model, self.device, self.precision, self.code)?;
         let images = data::test_set(root, class)?;
         let name = class.unwrap_or("all").to_owned();
+        if images.iter().any(|i| i.defective) && images.iter().all(|i| i.mask.is_none()) {
+            eprintln!(
+                "{name}: no defect masks (labelled per image): pixel AUROC and PRO are not computed"
+            );
+        }
         let bar = progress::bar(images.len() as u64, format!("scoring {name}"));
         let (evaluation, scored) =
             evaluate::evaluate(&detector, &images, self.ablation, &mut || bar.inc(1))?;
@@ -128,5 +139,26 @@ pub fn publish(
     if let Some(path) = json {
         report::write_json(path, results)?;
     }
+    Ok(())
+}
+
+/// Prints the peers' figures beside nfbmr's (each training seed's classes in `runs`), and adds them to the
+/// report, where asked for.
+pub fn show_peers(
+    runs: &[(u64, Vec<ClassResult>)],
+    peers: Option<&report::Peers>,
+    report_dir: Option<&Path>,
+) -> Result<()> {
+    let Some(peers) = peers else {
+        return Ok(());
+    };
+    let table = match report_dir {
+        Some(dir) => report::append_peers(dir, runs, peers)?,
+        None => report::peer_table(runs, peers),
+    };
+    println!(
+        "image AUROC / pixel AUROC beside {}:\n\n{table}",
+        peers.source
+    );
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod defects;
 mod noise;
+pub mod photo;
 mod textures;
 
 use std::fmt::Write as _;
@@ -168,7 +169,17 @@ pub fn write_dagm_class(root: &Path, number: usize, options: &SynthOptions) -> R
     Ok(())
 }
 
-fn save(image: &image::GrayImage, path: &Path) -> Result<()> {
+/// Saves an image, creating its folder.
+fn save<P: image::PixelWithColorType>(
+    image: &image::ImageBuffer<P, Vec<P::Subpixel>>,
+    path: &Path,
+) -> Result<()>
+where
+    [P::Subpixel]: image::EncodableLayout,
+{
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
     image.save(path).map_err(|e| Error::Image {
         path: path.to_owned(),
         problem: format!("cannot write: {e}"),
