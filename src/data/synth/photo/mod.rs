@@ -147,7 +147,8 @@ pub fn write_photo_set(
         let photo = crate::frame::load_rgb(path)?;
         let kind = options.kinds[index % options.kinds.len()];
         let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-        let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ name_hash(&stem));
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(options.seed ^ name_hash(&format!("{category}/{stem}")));
         let (defective, mask) = render(&photo, kind, &mut rng);
         let place =
             |folder: &str, name: String| category_dir.join(folder).join(kind.name()).join(name);
@@ -162,7 +163,7 @@ pub fn write_photo_set(
     })
 }
 
-/// FNV-1a of a name: each photograph draws its own defect, the same in every run.
+/// FNV-1a of a name: each photograph of each category draws its own defect, the same in every run.
 fn name_hash(name: &str) -> u64 {
     name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
