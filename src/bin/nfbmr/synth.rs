@@ -76,7 +76,7 @@ struct FromPhotos {
     /// ground_truth/), the others to train/good: an MVTec AD category under --out
     #[arg(long, value_name = "GOOD_DIR", conflicts_with_all = ["classes", "size", "train", "test", "defect_fraction"])]
     from: Option<PathBuf>,
-    /// The category's name (default: the folder's)
+    /// The category's name (default: the folder's, or its parent's for part/good)
     #[arg(long, requires = "from", value_name = "NAME")]
     category: Option<String>,
     /// Share of the photographs held out for testing
