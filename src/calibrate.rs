@@ -4,13 +4,17 @@
 //! An image score is the maximum of an anomaly map over tens of thousands of pixels, and maxima of many
 //! weakly dependent values follow a Gumbel distribution (extreme-value theory). Fitting one to the good
 //! images' scores gives the threshold for a false-alarm rate far below 1/n, where the empirical quantile of
-//! n images cannot reach (it never goes past the largest score seen).
+//! n images cannot reach (it never goes past the largest score seen). The fit is by maximum likelihood,
+//! and an Anderson–Darling test, which weighs the tails, says when the scores do not look like a Gumbel
+//! sample: a threshold extrapolated from a poor fit may miss its rate by far.
 
-use crate::config::Thresholds;
+use crate::config::{TailFit, Thresholds};
 use crate::error::{Error, Result};
 
-/// Euler–Mascheroni constant: the mean of a standard Gumbel variable.
-const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
+/// Critical value of the Anderson–Darling statistic (small-sample corrected) for a Gumbel distribution with
+/// both parameters estimated by maximum likelihood, at the 1% level (Stephens, 1977; as scipy's `anderson`):
+/// above it, the good scores do not follow the tail model and the threshold's rate is not to be trusted.
+const ANDERSON_DARLING_CRITICAL_1_PERCENT: f64 = 1.038;
 
 /// A Gumbel (maximum) distribution with location `mu` and scale `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -20,29 +24,72 @@ pub struct Gumbel {
 }
 
 impl Gumbel {
-    /// Method-of-moments fit: β = s·√6/π, μ = mean − γ·β.
+    /// Maximum-likelihood fit: β solves β = mean − Σ x·e^(−x/β) / Σ e^(−x/β) (one root, found by
+    /// bisection), then μ = −β·ln(mean e^(−x/β)). `None` for fewer than two distinct samples.
     pub fn fit(samples: &[f64]) -> Option<Self> {
         let n = samples.len() as f64;
-        if samples.len() < 2 {
+        let mean = samples.iter().sum::<f64>() / n;
+        let lowest = samples.iter().copied().fold(f64::INFINITY, f64::min);
+        let spread = mean - lowest;
+        if samples.len() < 2 || !(spread > 0.0 && spread.is_finite()) {
             return None;
         }
-        let mean = samples.iter().sum::<f64>() / n;
-        let variance = samples.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        let beta = variance.sqrt() * 6f64.sqrt() / std::f64::consts::PI;
-        (beta > 0.0 && beta.is_finite()).then_some(Gumbel {
-            mu: mean - EULER_GAMMA * beta,
+        // Weights relative to the lowest sample, so that no exponential overflows.
+        let weighted_mean = |beta: f64| {
+            let (sum, weights) = samples.iter().fold((0.0, 0.0), |(sum, weights), &x| {
+                let w = (-(x - lowest) / beta).exp();
+                (sum + x * w, weights + w)
+            });
+            (sum / weights, weights / n)
+        };
+        // mean − weighted_mean(β) − β falls from `spread` at β → 0 to below 0 at β = spread.
+        let (mut low, mut high) = (0.0, spread);
+        for _ in 0..200 {
+            let beta = 0.5 * (low + high);
+            if mean - weighted_mean(beta).0 - beta > 0.0 {
+                low = beta;
+            } else {
+                high = beta;
+            }
+        }
+        let beta = 0.5 * (low + high);
+        Some(Gumbel {
+            mu: lowest - beta * weighted_mean(beta).1.ln(),
             beta,
         })
     }
 
+    /// P(X ≤ x).
+    pub fn cdf(&self, x: f64) -> f64 {
+        (-(-(x - self.mu) / self.beta).exp()).exp()
+    }
+
     /// P(X > x).
     pub fn exceedance(&self, x: f64) -> f64 {
-        1.0 - (-(-(x - self.mu) / self.beta).exp()).exp()
+        1.0 - self.cdf(x)
     }
 
     /// The x with P(X > x) = rate.
     pub fn quantile_exceeded_with(&self, rate: f64) -> f64 {
         self.mu - self.beta * (-(1.0 - rate).ln()).ln()
+    }
+
+    /// Anderson–Darling statistic of `samples` against this distribution, with the small-sample
+    /// correction for fitted parameters: A²·(1 + 0.2/√n). It weighs the tails, where thresholds lie.
+    pub fn anderson_darling(&self, samples: &[f64]) -> f64 {
+        let mut sorted = samples.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len();
+        let clamped = |p: f64| p.clamp(1e-300, 1.0 - 1e-16);
+        let sum: f64 = (0..n)
+            .map(|i| {
+                let low = clamped(self.cdf(sorted[i]));
+                let high = clamped(self.cdf(sorted[n - 1 - i]));
+                (2 * i + 1) as f64 * (low.ln() + (1.0 - high).ln())
+            })
+            .sum();
+        let statistic = -(n as f64) - sum / n as f64;
+        statistic * (1.0 + 0.2 / (n as f64).sqrt())
     }
 }
 
@@ -61,16 +108,25 @@ pub fn thresholds_for(scores: &[f64], false_alarm_rate: f64) -> Result<Threshold
         ))
     })?;
     let threshold = fit.quantile_exceeded_with(false_alarm_rate);
+    let anderson_darling = fit.anderson_darling(scores);
+    let holds = anderson_darling <= ANDERSON_DARLING_CRITICAL_1_PERCENT;
     Ok(Thresholds {
         image: threshold,
         pixel: threshold,
         method: format!(
-            "Gumbel fit (mu {:.4}, beta {:.4}) to {} good images, false-alarm rate {false_alarm_rate}",
+            "Gumbel fit (mu {:.4}, beta {:.4}; Anderson-Darling {anderson_darling:.2}, {}) to {} good \
+             images, false-alarm rate {false_alarm_rate}",
             fit.mu,
             fit.beta,
+            if holds { "fits" } else { "poor fit" },
             scores.len()
         ),
         samples: scores.len(),
+        false_alarm_rate: Some(false_alarm_rate),
+        fit: Some(TailFit {
+            anderson_darling,
+            holds,
+        }),
     })
 }
 
@@ -104,6 +160,41 @@ mod tests {
             truth.exceedance(t)
         );
         assert!((fit.exceedance(fit.quantile_exceeded_with(0.05)) - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_fit_and_its_check_agree_with_scipy() {
+        // scipy 1.17: stats.gumbel_r.fit(x) and stats.anderson(x, "gumbel_r").statistic, whose critical
+        // value is 1.038 / (1 + 0.2/√n) on the uncorrected statistic.
+        let scores = [0.61, 0.64, 0.66, 0.67, 0.69, 0.70, 0.72, 0.75, 0.79, 0.86];
+        let fit = Gumbel::fit(&scores).unwrap();
+        assert!((fit.mu - 0.676_332_66).abs() < 1e-6, "{fit:?}");
+        assert!((fit.beta - 0.055_663_52).abs() < 1e-6, "{fit:?}");
+        let corrected = 0.102_456_97 * (1.0 + 0.2 / 10f64.sqrt());
+        assert!((fit.anderson_darling(&scores) - corrected).abs() < 1e-6);
+        let thresholds = thresholds_for(&scores, 0.01).unwrap();
+        assert!(thresholds.fit.unwrap().holds, "{}", thresholds.method);
+    }
+
+    #[test]
+    fn scores_in_two_clusters_fail_the_check() {
+        // Two kinds of good frame with their own score levels: no single Gumbel describes them.
+        let scores: Vec<f64> = (0..20)
+            .map(|i| if i < 10 { 1.0 } else { 2.0 } + (i % 10) as f64 * 0.001)
+            .collect();
+        let thresholds = thresholds_for(&scores, 0.01).unwrap();
+        let fit = thresholds.fit.unwrap();
+        assert!(!fit.holds && fit.anderson_darling > 3.0, "{fit:?}");
+        assert!(
+            thresholds.method.contains("poor fit"),
+            "{}",
+            thresholds.method
+        );
+        let warning = thresholds.fit_warning().unwrap();
+        assert!(warning.contains("20 good scores"), "{warning}");
+        // Gumbel-distributed scores pass, without a warning.
+        let fitting = thresholds_for(&gumbel_samples(1.0, 0.1, 20), 0.01).unwrap();
+        assert!(fitting.fit.unwrap().holds && fitting.fit_warning().is_none());
     }
 
     #[test]

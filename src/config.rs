@@ -210,6 +210,38 @@ pub struct Thresholds {
     pub method: String,
     /// Number of good images the thresholds were estimated from.
     pub samples: usize,
+    /// The false-alarm rate the thresholds were fitted for (absent for a fallback, and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub false_alarm_rate: Option<f64>,
+    /// How well the tail model fits those images' scores; absent where no model was fitted (and in files
+    /// calibrated before the check existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<TailFit>,
+}
+
+impl Thresholds {
+    /// What a user should know when the good scores do not follow the tail model the threshold came from.
+    pub fn fit_warning(&self) -> Option<String> {
+        let fit = self.fit.filter(|fit| !fit.holds)?;
+        Some(format!(
+            "the {} good scores do not follow the Gumbel tail model (Anderson-Darling {:.2}, above its 1% \
+             critical value): the false-alarm rate at this threshold may be far from its target. \
+             Calibrate on more good images (nfbmr calibrate), ideally from other parts or days than the \
+             training images",
+            self.samples, fit.anderson_darling
+        ))
+    }
+}
+
+/// A goodness-of-fit check of the tail model a threshold was extrapolated from.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TailFit {
+    /// Anderson–Darling statistic of the good scores against the fitted distribution (small-sample
+    /// corrected).
+    pub anderson_darling: f64,
+    /// Whether the statistic stays below its 1% critical value: false means the scores do not follow the
+    /// model, and the false-alarm rate may be far from its target.
+    pub holds: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -224,6 +256,9 @@ pub struct TrainingSummary {
     /// Epochs of stage 1 (flows) and stage 2 (mappers).
     pub flow_epochs: usize,
     pub mapper_epochs: usize,
+    /// σ of the noise added to the source domain while the flows trained (0 in files from before it).
+    #[serde(default)]
+    pub flow_noise: f64,
     /// Mean loss of the last epoch of each stage (none when a stage ran no epoch).
     pub final_flow_loss: Option<f64>,
     pub final_mapper_loss: Option<f64>,

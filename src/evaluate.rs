@@ -26,6 +26,8 @@ pub struct Evaluation {
     /// The model's own threshold and its error rates on this set.
     pub threshold: f64,
     pub false_alarm_rate: f64,
+    /// The rate the threshold was calibrated for, when the model records it.
+    pub target_false_alarm_rate: Option<f64>,
     pub miss_rate: f64,
     /// The same model scored in every [`ScoreMode`], when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -93,7 +95,8 @@ pub fn evaluate(
 
     let fused = by_mode.swap_remove(0);
     let scores = &fused.scores;
-    let threshold = detector.config().thresholds.image;
+    let thresholds = &detector.config().thresholds;
+    let threshold = thresholds.image;
     let rates = metrics::rates_at(scores, &defective, threshold as f32);
     let best = metrics::best_f1(scores, &defective);
     let pro = masks.as_ref().and_then(|masks| {
@@ -122,6 +125,7 @@ pub fn evaluate(
         best_f1_threshold: best.map(|(_, t)| t as f64),
         threshold,
         false_alarm_rate: rates.false_alarm,
+        target_false_alarm_rate: thresholds.false_alarm_rate,
         miss_rate: rates.miss,
         ablation,
     };

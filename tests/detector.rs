@@ -132,6 +132,42 @@ fn training_is_deterministic_for_a_seed() {
 }
 
 #[test]
+fn flow_noise_changes_the_flows_and_keeps_training_deterministic() {
+    let data = common::dataset(Texture::FineNoise, 64, 6, 1);
+    let mut options = common::tiny_options(64, 2);
+    options.hold_out = 0.0;
+    let plain = common::train_quietly(&data.train, &options);
+    options.flow_noise = 0.5;
+    let noisy = common::train_quietly(&data.train, &options);
+    let again = common::train_quietly(&data.train, &options);
+    assert_eq!(noisy.config.training.flow_noise, 0.5);
+    let tensor = |m: &nfbmr::train::TrainedModel, name: &str| {
+        m.tensors
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+            .shallow_clone()
+    };
+    let flow_weights: Vec<&String> = noisy
+        .tensors
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("flows."))
+        .collect();
+    assert!(!flow_weights.is_empty());
+    for name in &flow_weights {
+        assert!(tensor(&noisy, name).equal(&tensor(&again, name)), "{name}");
+    }
+    assert!(
+        flow_weights
+            .iter()
+            .any(|name| !tensor(&noisy, name).equal(&tensor(&plain, name))),
+        "the noise must reach the flows' training"
+    );
+}
+
+#[test]
 fn maps_and_scales_follow_the_input_size_for_any_frame() {
     let data = common::dataset(Texture::Fabric, 80, 3, 0);
     for size in [64i64, 96, 160] {

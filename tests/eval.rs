@@ -212,13 +212,21 @@ fn eval_figures_match_the_scores_in_every_layout() {
         );
         let info = nfbmr(&["info", "--json", model.to_str().unwrap()]);
         let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+        let thresholds = &info["thresholds"];
         assert!(
-            info["thresholds"]["method"]
+            thresholds["method"]
                 .as_str()
                 .unwrap()
                 .starts_with("Gumbel fit")
         );
-        info["thresholds"]["image"].as_f64().unwrap()
+        assert_eq!(thresholds["false-alarm-rate"].as_f64(), rate.parse().ok());
+        let anderson_darling = thresholds["fit"]["anderson-darling"].as_f64().unwrap();
+        assert_eq!(
+            thresholds["fit"]["holds"].as_bool(),
+            Some(anderson_darling <= 1.038),
+            "{thresholds}"
+        );
+        thresholds["image"].as_f64().unwrap()
     };
     let (loose, strict) = (threshold("0.2"), threshold("0.001"));
     assert!(strict > loose, "{strict} vs {loose}");
@@ -228,6 +236,10 @@ fn eval_figures_match_the_scores_in_every_layout() {
         &dir.path().join("c.json"),
     );
     assert_eq!(recalibrated["threshold"].as_f64().unwrap(), strict);
+    assert_eq!(
+        recalibrated["target-false-alarm-rate"].as_f64(),
+        Some(0.001)
+    );
     assert_eq!(
         recalibrated["image-auroc"], dagm_json["image-auroc"],
         "thresholds do not change scores"

@@ -140,13 +140,22 @@ impl NfBmr {
         NfBmr { scales }
     }
 
-    /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales.
-    pub fn flow_loss(&self, features: &[Tensor]) -> Tensor {
+    /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales, of the source
+    /// domain with Gaussian noise of σ `noise` added (none at 0). The noise keeps a flow from learning the
+    /// training surface itself, which matters when the images are many views of a few parts: new parts then
+    /// score higher than held-out views of the trained ones, and a threshold set on those raises false alarms.
+    pub fn flow_loss(&self, features: &[Tensor], noise: f64) -> Tensor {
         self.scales
             .iter()
             .zip(features)
             .map(|(scale, feature)| {
-                let (z, log_det) = scale.flow.forward_with_log_det(&feature.apply(&scale.norm));
+                let source = feature.apply(&scale.norm);
+                let source = if noise > 0.0 {
+                    &source + source.randn_like() * noise
+                } else {
+                    source
+                };
+                let (z, log_det) = scale.flow.forward_with_log_det(&source);
                 flow::nll_per_dim(&z, &log_det)
             })
             .fold(Tensor::from(0f32), |acc, loss| acc + loss)

@@ -14,6 +14,14 @@ pub(super) fn figure(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
 }
 
+/// A false-alarm rate with the rate its threshold was calibrated for, when known: "0.033 (0.010)".
+fn against_target(rate: f64, target: Option<f64>) -> String {
+    match target {
+        Some(target) => format!("{rate:.3} ({target:.3})"),
+        None => format!("{rate:.3}"),
+    }
+}
+
 /// Mean of the values that exist; `None` when none does.
 pub(super) fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let present: Vec<f64> = values.flatten().collect();
@@ -29,6 +37,7 @@ pub struct Means {
     pub pro: Option<f64>,
     pub best_f1: Option<f64>,
     pub false_alarm_rate: Option<f64>,
+    pub target_false_alarm_rate: Option<f64>,
     pub miss_rate: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ablation: Vec<ModeQuality>,
@@ -60,6 +69,7 @@ impl Means {
             pro: of(&|e| e.pro),
             best_f1: of(&|e| e.best_f1),
             false_alarm_rate: of(&|e| Some(e.false_alarm_rate)),
+            target_false_alarm_rate: of(&|e| e.target_false_alarm_rate),
             miss_rate: of(&|e| Some(e.miss_rate)),
             ablation,
         }
@@ -70,7 +80,7 @@ impl Means {
 pub fn quality_table(classes: &[ClassResult]) -> String {
     let with_time = classes.iter().any(|c| c.training_seconds.is_some());
     let mut out = String::from(
-        "| class | images | defective | image AUROC | pixel AUROC | PRO (FPR ≤ 0.3) | best F1 | false alarms | misses |",
+        "| class | images | defective | image AUROC | pixel AUROC | PRO (FPR ≤ 0.3) | best F1 | false alarms (target) | misses |",
     );
     out.push_str(if with_time { " training |\n" } else { "\n" });
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -95,7 +105,7 @@ pub fn quality_table(classes: &[ClassResult]) -> String {
             figure(e.pixel_auroc),
             figure(e.pro),
             figure(e.best_f1),
-            figure(Some(e.false_alarm_rate)),
+            against_target(e.false_alarm_rate, e.target_false_alarm_rate),
             figure(Some(e.miss_rate)),
         ];
         row(&mut out, &c.name, cells, c.training_seconds);
@@ -118,7 +128,10 @@ pub fn quality_table(classes: &[ClassResult]) -> String {
             bold(m.pixel_auroc),
             bold(m.pro),
             bold(m.best_f1),
-            bold(m.false_alarm_rate),
+            format!(
+                "**{}**",
+                against_target(m.false_alarm_rate.unwrap_or(0.0), m.target_false_alarm_rate)
+            ),
             bold(m.miss_rate),
         ];
         let total = classes

@@ -55,6 +55,8 @@ pub struct TrainOptions {
     /// Side of the square input the images are resized to.
     pub image_size: i64,
     pub flow: FlowConfig,
+    /// σ of the Gaussian noise added to the source domain while the flows train (0 = none).
+    pub flow_noise: f64,
     pub flow_epochs: usize,
     pub mapper_epochs: usize,
     pub batch_size: usize,
@@ -77,6 +79,7 @@ impl Default for TrainOptions {
             backbone: BackboneChoice::default(),
             image_size: 256,
             flow: FlowConfig::default(),
+            flow_noise: 0.0,
             flow_epochs: 40,
             mapper_epochs: 40,
             batch_size: 16,
@@ -189,7 +192,7 @@ pub fn train(
         rows,
         options,
         progress,
-        |batch| head.flow_loss(&phases::select(training, batch)),
+        |batch| head.flow_loss(&phases::select(training, batch), options.flow_noise),
     )?;
     flow_variables.freeze();
     // The domains are fixed from now on: compute them once.

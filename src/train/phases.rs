@@ -131,6 +131,8 @@ pub(super) fn initial_config(
             pixel: 1.0,
             method: "uncalibrated".into(),
             samples: 0,
+            false_alarm_rate: None,
+            fit: None,
         },
         training: TrainingSummary {
             images: split.training.len(),
@@ -139,6 +141,7 @@ pub(super) fn initial_config(
             seed: options.seed,
             flow_epochs: options.flow_epochs,
             mapper_epochs: options.mapper_epochs,
+            flow_noise: options.flow_noise,
             final_flow_loss: None,
             final_mapper_loss: None,
             seconds: 0.0,
@@ -315,6 +318,8 @@ fn calibrated(scores: &[f64], false_alarm_rate: f64, held_out: bool) -> Result<T
                 pixel: largest * 1.05,
                 method: format!("5% above the largest of {} {source}", scores.len()),
                 samples: scores.len(),
+                false_alarm_rate: None,
+                fit: None,
             })
         }
         Err(other) => Err(other),

@@ -58,5 +58,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         scores.len(),
         100.0 * flagged as f64 / scores.len() as f64
     );
+    if let Some(warning) = thresholds.fit_warning() {
+        eprintln!("warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
 }

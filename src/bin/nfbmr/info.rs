@@ -128,7 +128,15 @@ fn describe(args: &Args, file: &ModelFile, size: u64) {
     );
     let t = &c.training;
     println!(
-        "training     {} images (+{} held out) from {}, seed {}, {}+{} epochs, {:.0} s on {}",
-        t.images, t.held_out, t.source, t.seed, t.flow_epochs, t.mapper_epochs, t.seconds, t.device
+        "training     {} images (+{} held out) from {}, seed {}, {}+{} epochs, flow noise {}, {:.0} s on {}",
+        t.images,
+        t.held_out,
+        t.source,
+        t.seed,
+        t.flow_epochs,
+        t.mapper_epochs,
+        t.flow_noise,
+        t.seconds,
+        t.device
     );
 }

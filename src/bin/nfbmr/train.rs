@@ -52,6 +52,11 @@ pub struct Args {
     /// Hidden width of the flows' coupling subnets, relative to the feature width
     #[arg(long, default_value_t = TrainOptions::default().flow.hidden_ratio)]
     flow_hidden_ratio: f64,
+    /// σ of the Gaussian noise added to the normalised features while the flows train (0 = none). For many
+    /// views of a few parts: it keeps the flows from learning that surface itself, which scores new parts
+    /// higher and raises false alarms, at some cost in sensitivity (docs/quality.md)
+    #[arg(long, default_value_t = TrainOptions::default().flow_noise)]
+    flow_noise: f64,
     #[arg(long, default_value_t = TrainOptions::default().batch_size)]
     batch_size: usize,
     /// Gaussian blur of the anomaly map in pixels of the model input (0 = none)
@@ -104,6 +109,7 @@ impl Args {
                 .mapper_epochs
                 .or(self.epochs)
                 .unwrap_or(defaults.mapper_epochs),
+            flow_noise: self.flow_noise,
             batch_size: self.batch_size,
             blur_sigma: self.blur_sigma,
             hold_out: self.hold_out,
@@ -133,5 +139,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         t.image,
         t.method
     );
+    if let Some(warning) = t.fit_warning() {
+        eprintln!("warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
 }
