@@ -12,6 +12,7 @@ see. Writes JSON that `nfbmr benchmark --peers FILE` shows beside its own figure
 Runs in its own venv (scripts/anomalib-side-by-side.sh makes it); never used by the element or the CLI.
 
 Usage: anomalib_side_by_side.py DATA MODELS OUT.json [--seeds N] [--fastflow-epochs N] [--coreset SHARE]
+                                [--run FastFlow,PatchCore]
   DATA    the dataset root (category/train/good, category/test/<kind>, category/ground_truth/<kind>)
   MODELS  the nfbmr models, one per category (MODELS/<category>.nfbmr: nfbmr benchmark's models/)
 """
@@ -169,9 +170,15 @@ def main():
     parser.add_argument("--coreset", type=float, default=0.01,
                         help="PatchCore's memory share (anomalib's default 0.1 takes 25 min a model on 2 cores; "
                              "the paper reports 1%% within a few tenths of a point of it on MVTec AD)")
+    parser.add_argument("--run", default="FastFlow,PatchCore",
+                        help="which of FastFlow and PatchCore to run, comma-separated")
     args = parser.parse_args()
+    chosen = args.run.split(",")
+    unknown = set(chosen) - {"FastFlow", "PatchCore"}
+    if unknown:
+        parser.error(f"unknown models {sorted(unknown)}: FastFlow and PatchCore are measured")
     categories = sorted(c for c in os.listdir(args.data) if os.path.isdir(os.path.join(args.data, c, "test")))
-    models = {"FastFlow": {}, "PatchCore": {}}
+    models = {name: {} for name in chosen}
     for category in categories:
         model_file = os.path.join(args.models, f"{category}.nfbmr")
         reference = Reference(model_file)
@@ -182,7 +189,8 @@ def main():
         for seed in range(args.seeds):
             fits = {"FastFlow": lambda: fastflow(reference, inputs, train, args.fastflow_epochs, seed),
                     "PatchCore": lambda: patchcore(reference, inputs, train, args.coreset, seed)}
-            for name, fit in fits.items():
+            for name in chosen:
+                fit = fits[name]
                 started = time.perf_counter()
                 figures = score(fit(), inputs, split)
                 figures.update(seed=seed, seconds=round(time.perf_counter() - started, 1))
@@ -190,8 +198,9 @@ def main():
                 pixel = figures["pixel-auroc"]
                 print(f"{category} {name} seed {seed}: image AUROC {figures['image-auroc']:.3f}, pixel AUROC "
                       f"{'n/a' if pixel is None else f'{pixel:.3f}'} ({figures['seconds']} s)", flush=True)
-    source = (f"anomalib {anomalib.__version__}, FastFlow {args.fastflow_epochs} epochs, "
-              f"PatchCore coreset {args.coreset:g}")
+    settings = {"FastFlow": f"FastFlow {args.fastflow_epochs} epochs",
+                "PatchCore": f"PatchCore coreset {args.coreset:g}"}
+    source = ", ".join([f"anomalib {anomalib.__version__}"] + [settings[name] for name in chosen])
     with open(args.out, "w") as file:
         json.dump({"source": source, "models": [{"name": name, "classes": classes}
                                                 for name, classes in models.items()]}, file, indent=1)
