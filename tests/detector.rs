@@ -168,6 +168,38 @@ fn flow_noise_changes_the_flows_and_keeps_training_deterministic() {
 }
 
 #[test]
+fn a_hold_out_of_views_of_trained_surface_is_recognised() {
+    let mut options = common::tiny_options(64, 1);
+    options.hold_out = 0.25;
+    // Independent parts: no held-out position has a twin among the training images.
+    let parts = common::dataset(Texture::FineNoise, 64, 12, 0);
+    let independent = common::train_quietly(&parts.train, &options)
+        .config
+        .training;
+    assert_eq!(independent.held_out_twins, Some(0.0));
+    assert!(independent.repetition_warning().is_none());
+
+    // Twelve views of one surface, as a camera stepping 8 px over it sees them.
+    let dir = tempfile::tempdir().unwrap();
+    let surface = nfbmr::data::synth::sample(Texture::FineNoise, 11, 0, 96, false).image;
+    let views: Vec<PathBuf> = (0..12u32)
+        .map(|i| {
+            let path = dir.path().join(format!("view-{i:02}.png"));
+            image::imageops::crop_imm(&surface, 8 * (i % 4), 8 * (i / 4), 64, 64)
+                .to_image()
+                .save(&path)
+                .unwrap();
+            path
+        })
+        .collect();
+    let repeated = common::train_quietly(&views, &options).config.training;
+    let share = repeated.held_out_twins.unwrap();
+    assert!(share > 0.1, "twins on {share} of the held-out positions");
+    let warning = repeated.repetition_warning().unwrap();
+    assert!(warning.contains("nfbmr calibrate"), "{warning}");
+}
+
+#[test]
 fn maps_and_scales_follow_the_input_size_for_any_frame() {
     let data = common::dataset(Texture::Fabric, 80, 3, 0);
     for size in [64i64, 96, 160] {

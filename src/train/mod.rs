@@ -6,6 +6,7 @@
 
 mod backbone;
 mod phases;
+mod repetition;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -179,6 +180,8 @@ pub fn train(
         progress,
     )?;
     let mut config = phases::initial_config(&frozen, &features.training, &split, options, device);
+    config.training.held_out_twins =
+        repetition::held_out_twins(&features.training[0], &features.held_out_finest);
 
     let mut flow_variables = nn::VarStore::new(device);
     let mapper_variables = nn::VarStore::new(device);

@@ -48,6 +48,8 @@ pub(super) struct Features {
     pub training: Vec<Tensor>,
     /// The held-out images as model inputs, to score once the model is complete.
     pub held_out: Vec<Tensor>,
+    /// The held-out images' finest backbone features [1, C, h, w], to look for repeated surface.
+    pub held_out_finest: Vec<Tensor>,
 }
 
 pub(super) fn extract_features(
@@ -74,18 +76,19 @@ pub(super) fn extract_features(
         }
         progress(Progress::Step(None));
     }
-    let held_out = split
-        .held_out
-        .iter()
-        .map(|&i| {
-            let input = preprocess(&images[i]);
-            progress(Progress::Step(None));
-            input
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut held_out = Vec::with_capacity(split.held_out.len());
+    let mut held_out_finest = Vec::with_capacity(split.held_out.len());
+    for &i in &split.held_out {
+        let input = preprocess(&images[i])?;
+        let mut features = tch::no_grad(|| frozen.backbone.features(&input))?;
+        held_out_finest.push(features.swap_remove(0));
+        held_out.push(input);
+        progress(Progress::Step(None));
+    }
     Ok(Features {
         training: per_scale.iter().map(|fs| Tensor::cat(fs, 0)).collect(),
         held_out,
+        held_out_finest,
     })
 }
 
@@ -142,6 +145,7 @@ pub(super) fn initial_config(
             flow_epochs: options.flow_epochs,
             mapper_epochs: options.mapper_epochs,
             flow_noise: options.flow_noise,
+            held_out_twins: None,
             final_flow_loss: None,
             final_mapper_loss: None,
             seconds: 0.0,

@@ -139,4 +139,15 @@ fn describe(args: &Args, file: &ModelFile, size: u64) {
         t.seconds,
         t.device
     );
+    if let Some(share) = t.held_out_twins {
+        println!(
+            "hold-out     {:.1}% of its surface repeats training images{}",
+            100.0 * share,
+            if t.repetition_warning().is_some() {
+                " (views of trained parts: calibrate on new ones)"
+            } else {
+                ""
+            }
+        );
+    }
 }

@@ -139,7 +139,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         t.image,
         t.method
     );
-    if let Some(warning) = t.fit_warning() {
+    let warnings = [t.fit_warning(), model.config.training.repetition_warning()];
+    for warning in warnings.into_iter().flatten() {
         eprintln!("warning: {warning}");
     }
     Ok(ExitCode::SUCCESS)
