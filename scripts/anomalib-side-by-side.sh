@@ -5,7 +5,7 @@
 # the set-up venv's torch). Then `nfbmr eval … --peers OUT.json` or `nfbmr benchmark … --peers OUT.json`
 # shows them beside nfbmr's figures.
 # Usage: scripts/anomalib-side-by-side.sh DATA MODELS OUT.json [--seeds N] [--fastflow-epochs N] [--coreset SHARE]
-#        [--run FastFlow,PatchCore]
+#        [--classes A,B] [--run FastFlow,PatchCore]
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '3,8p' "$0" >&2; exit 2; }
 here="$(dirname "${BASH_SOURCE[0]}")"

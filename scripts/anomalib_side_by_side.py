@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """anomalib's FastFlow and PatchCore on the features nfbmr's models see, for docs/quality.md.
 
-For every category of a dataset in the MVTec AD layout, and each training seed, this trains anomalib 2.7's
+For every category of a dataset in the MVTec AD or DAGM 2007 layout (nfbmr's synthetic benchmark), and each training seed, this trains anomalib 2.7's
 FastflowModel and PatchcoreModel (their own torch modules, losses, anomaly maps and scores) on the frozen
 EfficientNet-Lite0 of the nfbmr model trained on that category: the same weights, input size, resizing
 and normalisation, and the same train/good and test splits. FastFlow gets all the model's feature taps (as
@@ -12,8 +12,9 @@ see. Writes JSON that `nfbmr benchmark --peers FILE` shows beside its own figure
 Runs in its own venv (scripts/anomalib-side-by-side.sh makes it); never used by the element or the CLI.
 
 Usage: anomalib_side_by_side.py DATA MODELS OUT.json [--seeds N] [--fastflow-epochs N] [--coreset SHARE]
-                                [--run FastFlow,PatchCore]
-  DATA    the dataset root (category/train/good, category/test/<kind>, category/ground_truth/<kind>)
+                                [--classes A,B] [--run FastFlow,PatchCore]
+  DATA    the dataset root: MVTec AD (category/train/good, category/test/<kind>, category/ground_truth/<kind>)
+          or DAGM 2007 (ClassN/Train and ClassN/Test, each with Label/Labels.txt and the masks)
   MODELS  the nfbmr models, one per category (MODELS/<category>.nfbmr: nfbmr benchmark's models/)
 """
 
@@ -63,8 +64,37 @@ def images_in(folder):
     return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
+def dagm_split(category_dir, split):
+    """(image, defective, mask or None) for every image a DAGM 2007 split lists in Label/Labels.txt."""
+    split_dir = os.path.join(category_dir, split)
+    label_dir = os.path.join(split_dir, "Label")
+    listed = []
+    with open(os.path.join(label_dir, "Labels.txt")) as labels:
+        for line in list(labels)[1:]:
+            fields = [f.strip() for f in line.split("\t")]
+            if len(fields) < 3:
+                continue
+            mask = fields[4] if len(fields) > 4 and fields[4] not in ("", "0") else None
+            listed.append((os.path.join(split_dir, fields[2]), fields[1] == "1",
+                           os.path.join(label_dir, mask) if mask else None))
+    return listed
+
+
+def is_dagm(category_dir):
+    return os.path.isdir(os.path.join(category_dir, "Test"))
+
+
+def train_split(category_dir):
+    """The good training images, as nfbmr trains on them."""
+    if is_dagm(category_dir):
+        return [path for path, defective, _ in dagm_split(category_dir, "Train") if not defective]
+    return images_in(os.path.join(category_dir, "train", "good"))
+
+
 def test_split(category_dir):
     """(image, defective, mask or None) for every test image, as nfbmr reads the layout."""
+    if is_dagm(category_dir):
+        return dagm_split(category_dir, "Test")
     test_dir, truth_dir = os.path.join(category_dir, "test"), os.path.join(category_dir, "ground_truth")
     split = []
     for kind in sorted(os.listdir(test_dir)):
@@ -170,6 +200,7 @@ def main():
     parser.add_argument("--coreset", type=float, default=0.01,
                         help="PatchCore's memory share (anomalib's default 0.1 takes 25 min a model on 2 cores; "
                              "the paper reports 1%% within a few tenths of a point of it on MVTec AD)")
+    parser.add_argument("--classes", help="only these categories, comma-separated (default: all)")
     parser.add_argument("--run", default="FastFlow,PatchCore",
                         help="which of FastFlow and PatchCore to run, comma-separated")
     args = parser.parse_args()
@@ -177,14 +208,21 @@ def main():
     unknown = set(chosen) - {"FastFlow", "PatchCore"}
     if unknown:
         parser.error(f"unknown models {sorted(unknown)}: FastFlow and PatchCore are measured")
-    categories = sorted(c for c in os.listdir(args.data) if os.path.isdir(os.path.join(args.data, c, "test")))
+    categories = sorted(c for c in os.listdir(args.data)
+                        if any(os.path.isdir(os.path.join(args.data, c, t)) for t in ("test", "Test")))
+    if args.classes:
+        wanted = args.classes.split(",")
+        missing = set(wanted) - set(categories)
+        if missing:
+            parser.error(f"no such categories under {args.data}: {sorted(missing)}")
+        categories = [c for c in categories if c in wanted]
     models = {name: {} for name in chosen}
     for category in categories:
         model_file = os.path.join(args.models, f"{category}.nfbmr")
         reference = Reference(model_file)
         inputs = Inputs(reference.config)
         category_dir = os.path.join(args.data, category)
-        train = images_in(os.path.join(category_dir, "train", "good"))
+        train = train_split(category_dir)
         split = test_split(category_dir)
         for seed in range(args.seeds):
             fits = {"FastFlow": lambda: fastflow(reference, inputs, train, args.fastflow_epochs, seed),
