@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """anomalib's FastFlow and PatchCore on the features nfbmr's models see, for docs/quality.md.
 
-For every category of a dataset in the MVTec AD or DAGM 2007 layout (nfbmr's synthetic benchmark), and each training seed, this trains anomalib 2.7's
-FastflowModel and PatchcoreModel (their own torch modules, losses, anomaly maps and scores) on the frozen
-EfficientNet-Lite0 of the nfbmr model trained on that category: the same weights, input size, resizing
-and normalisation, and the same train/good and test splits. FastFlow gets all the model's feature taps (as
-NF-BMR's flows do); PatchCore the middle two (strides 8 and 16), as its recipe takes layer2 and layer3 of
-a ResNet. No early stopping: anomalib's recipe stops on the test set's pixel AUROC, which nothing here may
-see. Writes JSON that `nfbmr benchmark --peers FILE` shows beside its own figures.
+For every category of a dataset in the MVTec AD or DAGM 2007 layout (nfbmr's synthetic benchmark), and each
+training seed, this trains anomalib 2.7's FastflowModel and PatchcoreModel (their own torch modules, losses,
+anomaly maps and scores) on the frozen EfficientNet-Lite0 of the nfbmr model trained on that category: the
+same weights, input size, resizing and normalisation, and the same train/good and test splits. FastFlow gets
+all the model's feature taps (as NF-BMR's flows do); PatchCore the middle two (strides 8 and 16), as its
+recipe takes layer2 and layer3 of a ResNet. No early stopping: anomalib's recipe stops on the test set's pixel
+AUROC, which nothing here may see. Writes JSON that `nfbmr benchmark --peers FILE` shows beside its own
+figures.
 
 Runs in its own venv (scripts/anomalib-side-by-side.sh makes it); never used by the element or the CLI.
 
