@@ -356,6 +356,8 @@ fn benchmark_synthesises_trains_evaluates_and_reports() {
         "5",
         "--epochs",
         "1",
+        "--flow-steps",
+        "2",
         "--training-seeds",
         "2",
         "--device",
@@ -368,6 +370,7 @@ fn benchmark_synthesises_trains_evaluates_and_reports() {
     ] {
         let config = nfbmr::modelfile::read(&out.join(model)).unwrap().config;
         assert_eq!(config.training.seed, seed, "{model}");
+        assert_eq!(config.flow.steps, 2, "{model}");
     }
     let by_seed = table.split("by training seed").nth(1).expect(&table);
     for row in ["| 0 |", "| 1 |", "| **mean** |", "| range |"] {

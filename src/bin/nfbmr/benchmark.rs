@@ -14,6 +14,7 @@ use nfbmr::train::TrainOptions;
 
 use crate::eval::{self, Scoring};
 use crate::synth::SyntheticClasses;
+use crate::train::FlowArgs;
 use crate::{CodeArg, DeviceArg, PrecisionArg, progress};
 
 #[derive(clap::Args)]
@@ -40,6 +41,8 @@ pub struct Args {
     /// Epochs of both training stages (default: the training default); for quick trial runs
     #[arg(long)]
     epochs: Option<usize>,
+    #[command(flatten)]
+    flow: FlowArgs,
     /// Train every class this many times, with training seeds 0, 1, …: the tables and the report are seed
     /// 0's, followed by each seed's mean image AUROC per scoring mode (what one training's luck moves)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
@@ -67,6 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         options.flow_epochs = epochs;
         options.mapper_epochs = epochs;
     }
+    args.flow.apply(&mut options);
     let scoring = Scoring {
         device: args.device,
         precision: args.precision,

@@ -46,12 +46,8 @@ pub struct Args {
     /// Epochs of stage 2 (BMR mappers)
     #[arg(long)]
     mapper_epochs: Option<usize>,
-    /// Coupling steps per flow
-    #[arg(long, default_value_t = TrainOptions::default().flow.steps)]
-    flow_steps: usize,
-    /// Hidden width of the flows' coupling subnets, relative to the feature width
-    #[arg(long, default_value_t = TrainOptions::default().flow.hidden_ratio)]
-    flow_hidden_ratio: f64,
+    #[command(flatten)]
+    flow: FlowArgs,
     /// σ of the Gaussian noise added to the normalised features while the flows train (0 = none). For many
     /// views of a few parts: it keeps the flows from learning that surface itself, which scores new parts
     /// higher and raises false alarms, at some cost in sensitivity (docs/quality.md)
@@ -70,6 +66,24 @@ pub struct Args {
     false_alarm_rate: f64,
     #[arg(long, default_value_t = TrainOptions::default().seed)]
     seed: u64,
+}
+
+/// The flows' shape.
+#[derive(clap::Args)]
+pub struct FlowArgs {
+    /// Coupling steps per flow
+    #[arg(long, default_value_t = TrainOptions::default().flow.steps)]
+    flow_steps: usize,
+    /// Hidden width of the flows' coupling subnets, relative to the feature width
+    #[arg(long, default_value_t = TrainOptions::default().flow.hidden_ratio)]
+    flow_hidden_ratio: f64,
+}
+
+impl FlowArgs {
+    pub fn apply(&self, options: &mut TrainOptions) {
+        options.flow.steps = self.flow_steps;
+        options.flow.hidden_ratio = self.flow_hidden_ratio;
+    }
 }
 
 impl Args {
@@ -118,8 +132,7 @@ impl Args {
             device: self.device.spec,
             ..defaults
         };
-        options.flow.steps = self.flow_steps;
-        options.flow.hidden_ratio = self.flow_hidden_ratio;
+        self.flow.apply(&mut options);
         Ok(options)
     }
 }
