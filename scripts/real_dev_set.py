@@ -1,46 +1,114 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
-"""Good frames of real surfaces, cut from photographs that Debian and PyPI packages ship (all CC0).
+"""Good frames of real surfaces, cut from photographs that Debian and PyPI packages ship.
 
 For each material, the frames a camera over a moving web would see: crops at random positions, each under
-its own lighting (gain and a gentle gradient). Frames 0000 to TRAIN - 1 come from the top of the
-photograph, the last TEST frames from its bottom, below a gap, so that the held-out frames show surface
-the model was never trained on. `nfbmr synth --from` then holds out exactly those last frames in name
-order and draws the defects on them (scripts/real-dev-set.sh runs both).
+its own lighting (gain and a gentle gradient). The first frames come from the top of the photograph, the
+last ones (the held-out share) from its bottom, below a gap, so that the held-out frames show surface the
+model was never trained on. `nfbmr synth --from` then holds out exactly those last frames in name order and
+draws the defects on them (scripts/real-dev-set.sh runs both).
 
-Usage: real_dev_set.py OUT_DIR   (writes OUT_DIR/<material>/good/frame-NNNN.png)
+Two sets (docs/quality.md, *Real photographs*):
+- `photos-512`: six 512-pixel photographs, frames of 0.3125 of the side, 100 training and 30 held-out
+  frames: about three frames' worth of distinct surface to test on.
+- `surfaces-1024`: six 1024-pixel photographs of Debian's ufoai-textures, frames of 0.1875 of the side,
+  100 training and 60 held-out frames, from a band of about ten frames' worth of distinct surface: for
+  false-alarm rates and for differences the small set cannot resolve.
+
+Usage: real_dev_set.py OUT_DIR [SET]   (SET: photos-512)
+Writes OUT_DIR/<material>/good/frame-NNNN.png and OUT_DIR/test-share, the share of each material's frames
+held out (for `nfbmr synth --from … --test-share`).
 """
 
+import io
 import os
 import sys
+import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 import skimage
 from PIL import Image
 
-TRAIN, TEST = 100, 30
 # Share of the photograph's height the training frames are cut from, and the gap below it.
 TRAIN_HEIGHT, GAP = 0.625, 0.03
 MYPAINT = "/usr/share/mypaint/backgrounds"
 SKIMAGE = os.path.join(os.path.dirname(skimage.__file__), "data")
+UFOAI = "/usr/share/games/ufoai/base/0textures.pk3"
 
-# material: (photograph, package). Licences and sources: docs/quality.md.
-MATERIALS = {
-    "brick": (f"{SKIMAGE}/brick.png", "scikit-image"),
-    "gravel": (f"{SKIMAGE}/gravel.png", "scikit-image"),
-    "grass": (f"{SKIMAGE}/grass.png", "scikit-image"),
-    "canvas": (f"{MYPAINT}/ramon/HR_Canvas 01.png", "mypaint-data-extras"),
-    "cork": (f"{MYPAINT}/ramon/HR_Cork.png", "mypaint-data-extras"),
-    "watercolour-paper": (f"{MYPAINT}/ramon/HR_WaterColor.png", "mypaint-data-extras"),
+
+@dataclass(frozen=True)
+class Photograph:
+    path: str
+    package: str
+    # A member of the `path` archive, for photographs shipped inside one.
+    member: str = ""
+    # Rows of the photograph that show the material alone, as shares of its height.
+    rows: tuple = (0.0, 1.0)
+
+    def load(self):
+        if not os.path.isfile(self.path):
+            raise SystemExit(f"{self.path} is missing: install the {self.package} package")
+        source = self.path
+        if self.member:
+            with zipfile.ZipFile(self.path) as archive:
+                source = io.BytesIO(archive.read(self.member))
+        photo = np.asarray(Image.open(source).convert("RGB"), dtype=np.float64) / 255.0
+        top, bottom = (int(round(share * photo.shape[0])) for share in self.rows)
+        return photo[top:bottom]
+
+
+@dataclass(frozen=True)
+class DevSet:
+    materials: dict
+    train: int
+    test: int
+    # Frame side as a share of the photograph's shorter side.
+    side: float
+
+
+def ufoai(member, rows=(0.0, 1.0)):
+    return Photograph(UFOAI, "ufoai-textures", f"textures/{member}", rows)
+
+
+# Licences and sources: docs/quality.md.
+SETS = {
+    "photos-512": DevSet(
+        materials={
+            "brick": Photograph(f"{SKIMAGE}/brick.png", "scikit-image"),
+            "gravel": Photograph(f"{SKIMAGE}/gravel.png", "scikit-image"),
+            "grass": Photograph(f"{SKIMAGE}/grass.png", "scikit-image"),
+            "canvas": Photograph(f"{MYPAINT}/ramon/HR_Canvas 01.png", "mypaint-data-extras"),
+            "cork": Photograph(f"{MYPAINT}/ramon/HR_Cork.png", "mypaint-data-extras"),
+            "watercolour-paper": Photograph(f"{MYPAINT}/ramon/HR_WaterColor.png", "mypaint-data-extras"),
+        },
+        train=100,
+        test=30,
+        side=0.3125,
+    ),
+    "surfaces-1024": DevSet(
+        materials={
+            "concrete": ufoai("tex_ctp1/concrete_g_4.jpg"),
+            "terrazzo": ufoai("tex_ctp1/concrete_g_6.jpg"),
+            "lawn": ufoai("tex_ctp1/grass_g_7.jpg"),
+            "pine-needles": ufoai("tex_ctp1/ground_b_1.jpg"),
+            # The bottom rows show a stone ledge.
+            "brick-wall": ufoai("tex_mattn/wall_bricks006.png", rows=(0.0, 0.95)),
+            "rock": ufoai("tex_nature/rock017.png"),
+        },
+        train=100,
+        test=60,
+        side=0.1875,
+    ),
 }
 
 
-def frames(photo, rng):
-    """TRAIN + TEST lit crops of the photograph (float RGB in [0, 1]), training region first."""
+def frames(photo, dev_set, rng):
+    """Lit crops of the photograph (float RGB in [0, 1]), the training region's first."""
     height, width, _ = photo.shape
-    side = int(round(min(height, width) * 0.3125))
+    side = int(round(min(height, width) * dev_set.side))
     train_bottom = int(height * TRAIN_HEIGHT)
     test_top = int(height * (TRAIN_HEIGHT + GAP))
-    regions = [(0, train_bottom, TRAIN), (test_top, height, TEST)]
+    regions = [(0, train_bottom, dev_set.train), (test_top, height, dev_set.test)]
     yy, xx = np.mgrid[0:side, 0:side] / side - 0.5
     for top, bottom, count in regions:
         if bottom - top < side:
@@ -55,20 +123,23 @@ def frames(photo, rng):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in SETS):
         raise SystemExit(__doc__)
     out = sys.argv[1]
-    for number, (material, (path, package)) in enumerate(MATERIALS.items()):
-        if not os.path.isfile(path):
-            raise SystemExit(f"{path} is missing: install the {package} package")
-        photo = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255.0
+    dev_set = SETS[sys.argv[2] if len(sys.argv) == 3 else "photos-512"]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "test-share"), "w") as share:
+        share.write(f"{dev_set.test / (dev_set.train + dev_set.test):.6f}\n")
+    for number, (material, photograph) in enumerate(dev_set.materials.items()):
+        photo = photograph.load()
         good = os.path.join(out, material, "good")
         os.makedirs(good, exist_ok=True)
         rng = np.random.default_rng(number)
-        for index, frame in enumerate(frames(photo, rng)):
+        for index, frame in enumerate(frames(photo, dev_set, rng)):
             pixels = np.clip(np.round(frame * 255.0), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(os.path.join(good, f"frame-{index:04d}.png"))
-        print(f"{material}: {TRAIN} training and {TEST} held-out frames from {path}")
+        source = f"{photograph.path}:{photograph.member}" if photograph.member else photograph.path
+        print(f"{material}: {dev_set.train} training and {dev_set.test} held-out frames from {source}")
 
 
 if __name__ == "__main__":
