@@ -3,7 +3,7 @@
 
 For every category of a dataset in the MVTec AD or DAGM 2007 layout (nfbmr's synthetic benchmark), and each
 training seed, this trains anomalib 2.7's FastflowModel and PatchcoreModel (their own torch modules, losses,
-anomaly maps and scores) on the frozen EfficientNet-Lite0 of the nfbmr model trained on that category: the
+anomaly maps and scores) on the frozen EfficientNet-Lite of the nfbmr model trained on that category: the
 same weights, input size, resizing and normalisation, and the same train/good and test splits. FastFlow gets
 all the model's feature taps (as NF-BMR's flows do); PatchCore the middle two (strides 8 and 16), as its
 recipe takes layer2 and layer3 of a ResNet. No early stopping: anomalib's recipe stops on the test set's pixel
@@ -41,13 +41,13 @@ from anomalib.models.image.fastflow.torch_model import FastflowModel, create_fas
 from anomalib.models.image.patchcore.torch_model import PatchcoreModel
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from eager_reference import Reference  # noqa: E402  (the Lite0 of the .nfbmr file, in plain PyTorch)
+from eager_reference import Reference  # noqa: E402  (the backbone of the .nfbmr file, in plain PyTorch)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 BATCH = 16
 
 
-class Lite0(torch.nn.Module):
+class Backbone(torch.nn.Module):
     """The model file's frozen backbone: its feature taps, as a list or keyed by name."""
 
     def __init__(self, reference, taps, keyed=False):
@@ -137,7 +137,7 @@ def fastflow(reference, inputs, train, epochs, seed):
     taps = list(range(len(reference.taps)))
     model = FastflowModel(input_size=(size, size), backbone="resnet18", pre_trained=False)
     shapes = [f.shape[1:] for f in reference.features(inputs.load(train[:1]))]
-    model.feature_extractor = Lite0(reference, taps)
+    model.feature_extractor = Backbone(reference, taps)
     model.norms = torch.nn.ModuleList(torch.nn.LayerNorm(list(s), elementwise_affine=True) for s in shapes)
     model.fast_flow_blocks = torch.nn.ModuleList(
         create_fast_flow_block(list(s), conv3x3_only=False, hidden_ratio=1.0, flow_steps=8) for s in shapes)
@@ -164,7 +164,7 @@ def patchcore(reference, inputs, train, coreset, seed):
     taps = [i for i, s in enumerate(strides) if s in (8, 16)]
     taps = [taps[0], taps[-1]]
     model = PatchcoreModel(layers=["layer2", "layer3"], backbone="resnet18", pre_trained=False, num_neighbors=9)
-    model.feature_extractor = Lite0(reference, taps, keyed=True)
+    model.feature_extractor = Backbone(reference, taps, keyed=True)
     model.layers = [f"tap{i}" for i in taps]
     model.train()
     with torch.no_grad():

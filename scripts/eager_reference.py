@@ -21,15 +21,20 @@ import torch.nn.functional as F
 from safetensors import safe_open
 
 BACKBONE_BN_EPS = 1e-3
-# Lite0 stages: (repeats, kernel, stride, expand ratio, output channels).
-LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+# EfficientNet-Lite stages: (kernel, stride, expand ratio), and each variant's (repeats, output channels).
+LITE_STAGE_SHAPES = [(3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6)]
+LITE0_CHANNELS = [16, 24, 40, 80, 112, 192, 320]
+LITE_STAGES = {
+    "efficientnet-lite0": ([1, 2, 2, 3, 3, 4, 1], LITE0_CHANNELS),
+    "efficientnet-lite1": ([1, 3, 3, 4, 4, 5, 1], LITE0_CHANNELS),
+    "efficientnet-lite2": ([1, 3, 3, 4, 4, 5, 1], [16, 24, 48, 88, 120, 208, 352]),
+}
 SUBNET_OUTPUT_SCALE = 0.1
 
 
-def lite0_blocks():
+def lite_blocks(name):
     blocks, c_in = [], 32
-    for repeats, kernel, stride, expand, c_out in LITE0_STAGES:
+    for (kernel, stride, expand), repeats, c_out in zip(LITE_STAGE_SHAPES, *LITE_STAGES[name]):
         for i in range(repeats):
             blocks.append((kernel, stride if i == 0 else 1, expand, c_in, c_out))
             c_in = c_out
@@ -54,9 +59,10 @@ class Reference:
         with safe_open(path, "pt") as file:
             self.config = json.loads(file.metadata()["nfbmr"])
             self.t = {name: file.get_tensor(name).to(device) for name in file.keys()}
-        if self.config["backbone"]["id"] != "efficientnet-lite0":
-            sys.exit(f"{path}: only the native EfficientNet-Lite0 backbone has a reference")
-        self.blocks = lite0_blocks()
+        backbone = self.config["backbone"]["id"]
+        if backbone not in LITE_STAGES:
+            sys.exit(f"{path}: only the native EfficientNet-Lite backbones have a reference, not {backbone}")
+        self.blocks = lite_blocks(backbone)
         self.taps = [scale["block"] for scale in self.config["scales"]]
 
     def bn(self, x, prefix, eps):

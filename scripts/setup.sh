@@ -4,8 +4,8 @@
 #   - Debian packages: GStreamer development files and plugins, meson, ninja, the DejaVu font (report charts),
 #     the Mosquitto broker and clients and openssl (the MQTT tests: a broker and certificates of their own);
 #   - a Python venv (.venv) holding PyPI torch 2.13.0, the libtorch the tch crate builds against;
-#   - the EfficientNet-Lite0 ImageNet weights, converted once to safetensors into the weights cache
-#     ($NFBMR_WEIGHTS_DIR, default ~/.cache/nfbmr), with the reference features and photos the tests use.
+#   - the EfficientNet-Lite0, Lite1 and Lite2 ImageNet weights, converted once to safetensors into the weights
+#     cache ($NFBMR_WEIGHTS_DIR, default ~/.cache/nfbmr), with the reference features and photos the tests use.
 # Usage: scripts/setup.sh
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -48,9 +48,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
 fi
 
 cache="${NFBMR_WEIGHTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nfbmr}"
-if [ ! -f "$cache/efficientnet-lite0.safetensors" ] || [ ! -f "$cache/reference/efficientnet-lite0-taps.pt" ] \
-    || [ ! -f "$cache/photos/chelsea.png" ]; then
-    echo "setup: converting the EfficientNet-Lite0 weights into $cache"
+converted=yes
+for lite in efficientnet-lite0 efficientnet-lite1 efficientnet-lite2; do
+    [ -f "$cache/$lite.safetensors" ] && [ -f "$cache/reference/$lite-taps.pt" ] || converted=no
+done
+if [ "$converted" = no ] || [ ! -f "$cache/photos/chelsea.png" ]; then
+    echo "setup: converting the EfficientNet-Lite0, Lite1 and Lite2 weights into $cache"
     mkdir -p "$cache"
     "$NFBMR_VENV/bin/python" -W ignore scripts/prepare_weights.py "$cache"
 fi

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::backbone;
+use crate::model::backbone::{self, Lite};
 
 /// Bumped whenever a reader of an older version could misread a newer file.
 pub const FORMAT_VERSION: u32 = 3;
@@ -76,14 +76,14 @@ impl ModelConfig {
     }
 
     /// Checks every size the network is built from, before anything is allocated: the scales against the
-    /// backbone (EfficientNet-Lite0's blocks fix each tap's channels and stride) and the flow's and the
+    /// backbone (an EfficientNet-Lite's blocks fix each tap's channels and stride) and the flow's and the
     /// mappers' widths within bounds, so that a damaged or hostile file cannot ask for terabytes.
     fn validate_network(&self) -> Result<(), String> {
         let backbone = &self.backbone;
-        let lite0 = match backbone.id.as_str() {
-            backbone::EFFICIENTNET_LITE0 => true,
-            backbone::TORCHSCRIPT => false,
-            other => return Err(format!("names unknown backbone '{other}'")),
+        let lite = match (Lite::from_id(&backbone.id), backbone.id.as_str()) {
+            (Some(lite), _) => Some(lite),
+            (None, backbone::TORCHSCRIPT) => None,
+            (None, other) => return Err(format!("names unknown backbone '{other}'")),
         };
         if !(backbone.mean.iter().all(|m| m.is_finite())
             && backbone.std.iter().all(|s| s.is_finite() && *s > 0.0))
@@ -98,12 +98,11 @@ impl ModelConfig {
                 self.scales.len()
             ));
         }
-        let (channels, strides) = (
-            backbone::lite0_block_channels(),
-            backbone::lite0_block_strides(),
-        );
+        let (channels, strides) = lite
+            .map(|lite| (lite.block_channels(), lite.block_strides()))
+            .unwrap_or_default();
         for (k, scale) in self.scales.iter().enumerate() {
-            let (expected_channels, side) = if lite0 {
+            let (expected_channels, side) = if lite.is_some() {
                 let after_previous = k == 0 || scale.block > self.scales[k - 1].block;
                 if scale.block >= channels.len() || !after_previous {
                     return Err(format!(
@@ -158,7 +157,7 @@ fn equal_weight() -> f64 {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BackboneConfig {
-    /// `efficientnet-lite0` or `torchscript`.
+    /// `efficientnet-lite0`, `efficientnet-lite1`, `efficientnet-lite2` or `torchscript`.
     pub id: String,
     /// Per-channel mean and standard deviation applied to RGB values scaled to [0, 1].
     pub mean: [f64; 3],

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use nfbmr::data::synth::Texture;
@@ -23,14 +23,20 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn train_info_and_score_from_the_command_line() {
-    let data = common::dataset(Texture::Grain, 96, 8, 2);
+/// The training images moved into `good/` of the dataset's folder, the folder layout's training folder.
+fn good_folder(data: &common::Dataset) -> PathBuf {
     let good_dir = data.dir.path().join("good");
     std::fs::create_dir(&good_dir).unwrap();
     for image in &data.train {
         std::fs::rename(image, good_dir.join(common::file_name(image))).unwrap();
     }
+    good_dir
+}
+
+#[test]
+fn train_info_and_score_from_the_command_line() {
+    let data = common::dataset(Texture::Grain, 96, 8, 2);
+    let good_dir = good_folder(&data);
     // Colour JPEG and BMP files of other sizes train alongside the grey PNGs.
     for (i, extension) in ["jpg", "bmp"].iter().enumerate() {
         let moved = good_dir.join(common::file_name(&data.train[i]));
@@ -86,7 +92,7 @@ fn train_info_and_score_from_the_command_line() {
     }
     assert_eq!(
         json["scales"].as_array().unwrap().len(),
-        nfbmr::model::backbone::DEFAULT_LITE0_TAPS.len()
+        nfbmr::model::backbone::Lite::Lite0.default_taps().len()
     );
     let weight = json["backward-weight"].as_f64().unwrap();
     assert!(
@@ -172,6 +178,51 @@ fn train_info_and_score_from_the_command_line() {
 }
 
 #[test]
+fn a_larger_lite_backbone_trains_and_scores() {
+    let data = common::dataset(Texture::Grain, 96, 4, 1);
+    let good_dir = good_folder(&data);
+    let model = data.dir.path().join("lite2.nfbmr");
+    let train = common::train_tiny(
+        &good_dir,
+        &model,
+        &["--backbone", "efficientnet-lite2", "--hold-out", "0"],
+    );
+    assert!(train.status.success(), "{}", text(&train.stderr));
+    let info = nfbmr(&["info", path(&model)]);
+    assert!(
+        text(&info.stdout).contains("efficientnet-lite2 at 64x64"),
+        "{}",
+        text(&info.stdout)
+    );
+    let json = nfbmr(&["info", "--json", path(&model)]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let scales: Vec<(u64, u64)> = json["scales"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["block"].as_u64().unwrap(),
+                s["channels"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(scales, [(3, 24), (6, 48), (10, 88), (14, 120)]);
+    let score = nfbmr(&[
+        "score",
+        "--model",
+        path(&model),
+        "--device",
+        "cpu",
+        "--json",
+        path(&data.defective[0]),
+    ]);
+    assert!(score.status.success(), "{}", text(&score.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&score.stdout).unwrap();
+    assert!(line["raw-score"].as_f64().unwrap() > 0.0, "{line}");
+}
+
+#[test]
 fn errors_are_readable() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.nfbmr");
@@ -186,6 +237,16 @@ fn errors_are_readable() {
     let out = nfbmr(&["train", "--data", path(dir.path()), "--out", path(&missing)]);
     assert!(
         text(&out.stderr).contains("no images"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = nfbmr(&["train", "--data", "d", "--out", "m", "--backbone", "lite9"]);
+    assert!(
+        text(&out.stderr).contains(
+            "unknown backbone 'lite9': use efficientnet-lite0, efficientnet-lite1, efficientnet-lite2 \
+             or torchscript:PATH"
+        ),
         "{}",
         text(&out.stderr)
     );

@@ -254,7 +254,7 @@ fn a_torchscript_backbone_is_embedded_in_the_model_file_and_runs_only_when_allow
     options.hold_out = 0.0;
     options.backbone = BackboneChoice::TorchScript {
         path: copy.clone(),
-        taps: Some(backbone::DEFAULT_LITE0_TAPS.to_vec()),
+        taps: Some(backbone::Lite::Lite0.default_taps()),
     };
     let model = common::train_quietly(&data.train, &options);
     assert_eq!(model.config.backbone.id, backbone::TORCHSCRIPT);

@@ -23,6 +23,7 @@ use clap::Parser;
 
 use nfbmr::DeviceSpec;
 use nfbmr::data::synth::{self, Texture};
+use nfbmr::model::backbone::Lite;
 use nfbmr::train::{self, BackboneChoice, TrainOptions};
 
 #[derive(Parser)]
@@ -88,7 +89,8 @@ fn make_seeds(dir: &Path) -> Result<()> {
             mapper_epochs: 1,
             hold_out: 0.0,
             device: DeviceSpec::Cpu,
-            backbone: BackboneChoice::EfficientNetLite0 {
+            backbone: BackboneChoice::EfficientNetLite {
+                lite: Lite::Lite0,
                 weights: None,
                 taps,
             },

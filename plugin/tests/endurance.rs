@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 
 use common::{models, watch};
+use nfbmr::model::backbone::Lite;
 use nfbmr::train::BackboneChoice;
 
 /// How much of each to do.
@@ -72,7 +73,8 @@ fn light_model() -> &'static Path {
             let images = common::tiny::textured_images(dir.path(), 4, 32, 5);
             let mut options = common::tiny::tiny_options(32, 1);
             options.hold_out = 0.0;
-            options.backbone = BackboneChoice::EfficientNetLite0 {
+            options.backbone = BackboneChoice::EfficientNetLite {
+                lite: Lite::Lite0,
                 weights: None,
                 taps: vec![2],
             };

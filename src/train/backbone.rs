@@ -23,19 +23,23 @@ pub(super) struct FrozenBackbone {
 impl FrozenBackbone {
     pub fn load(choice: &BackboneChoice, image_size: i64, device: Device) -> Result<Self> {
         match choice {
-            BackboneChoice::EfficientNetLite0 { weights, taps } => {
+            &BackboneChoice::EfficientNetLite {
+                lite,
+                ref weights,
+                ref taps,
+            } => {
                 let weights = match weights {
                     Some(path) => path.clone(),
-                    None => weights::backbone_weights(backbone::EFFICIENTNET_LITE0)?,
+                    None => weights::backbone_weights(lite.id())?,
                 };
                 let mut variables = nn::VarStore::new(device);
-                let net = Backbone::lite0(&variables.root(), taps)?;
-                Backbone::bind_lite0_weights(&variables, &weights)?;
+                let net = Backbone::lite(&variables.root(), lite, taps)?;
+                Backbone::bind_lite_weights(&variables, &weights)?;
                 variables.freeze();
                 Ok(FrozenBackbone {
                     backbone: net,
                     taps: taps.clone(),
-                    id: backbone::EFFICIENTNET_LITE0,
+                    id: lite.id(),
                     mean: backbone::LITE_MEAN,
                     std: backbone::LITE_STD,
                     tensors: super::phases::sorted_variables(&variables),

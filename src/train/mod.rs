@@ -18,7 +18,7 @@ use crate::config::{FlowConfig, ModelConfig};
 use crate::detector::Detector;
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
-use crate::model::backbone::DEFAULT_LITE0_TAPS;
+use crate::model::backbone::Lite;
 use crate::model::{Domains, NfBmr};
 use crate::modelfile;
 use backbone::FrozenBackbone;
@@ -26,9 +26,10 @@ use backbone::FrozenBackbone;
 /// Which frozen network defines the source domain.
 #[derive(Clone, Debug)]
 pub enum BackboneChoice {
-    /// Native EfficientNet-Lite0 with converted ImageNet weights (a safetensors file; `None`: the weights
+    /// A native EfficientNet-Lite with converted ImageNet weights (a safetensors file; `None`: the weights
     /// cache that `scripts/setup.sh` fills), tapped at blocks `taps`.
-    EfficientNetLite0 {
+    EfficientNetLite {
+        lite: Lite,
         weights: Option<PathBuf>,
         taps: Vec<usize>,
     },
@@ -43,9 +44,17 @@ pub enum BackboneChoice {
 impl Default for BackboneChoice {
     /// EfficientNet-Lite0 from the weights cache at its default blocks.
     fn default() -> Self {
-        BackboneChoice::EfficientNetLite0 {
+        BackboneChoice::lite(Lite::Lite0)
+    }
+}
+
+impl BackboneChoice {
+    /// An EfficientNet-Lite from the weights cache at its default blocks.
+    pub fn lite(lite: Lite) -> Self {
+        BackboneChoice::EfficientNetLite {
+            lite,
             weights: None,
-            taps: DEFAULT_LITE0_TAPS.to_vec(),
+            taps: lite.default_taps(),
         }
     }
 }

@@ -10,11 +10,11 @@ use anyhow::{Context, Result};
 use nfbmr::data;
 use nfbmr::data::synth::{SynthOptions, write_dagm_class};
 use nfbmr::report::{self, ClassResult};
-use nfbmr::train::TrainOptions;
+use nfbmr::train::{BackboneChoice, TrainOptions};
 
 use crate::eval::{self, Scoring};
 use crate::synth::SyntheticClasses;
-use crate::train::FlowArgs;
+use crate::train::{BackboneArgs, FlowArgs};
 use crate::{CodeArg, DeviceArg, PrecisionArg, progress};
 
 #[derive(clap::Args)]
@@ -42,6 +42,8 @@ pub struct Args {
     #[arg(long)]
     epochs: Option<usize>,
     #[command(flatten)]
+    backbone: BackboneArgs,
+    #[command(flatten)]
     flow: FlowArgs,
     /// Train every class this many times, with training seeds 0, 1, …: the tables and the report are seed
     /// 0's, followed by each seed's mean image AUROC per scoring mode (what one training's luck moves)
@@ -55,14 +57,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    // Read first: a bad file is told before hours of training.
+    // Read first: a bad file or backbone is told before hours of training.
     let peers = args.peers.as_deref().map(report::Peers::read).transpose()?;
+    let backbone = args.backbone.choice()?;
     let models = args.out.join("models");
     let (data_dir, classes) = match &args.data {
         Some(dir) => (dir.clone(), data::classes(dir)?),
         None => synthesise(&args)?,
     };
     let mut options = TrainOptions {
+        backbone,
         device: args.device.spec,
         ..Default::default()
     };
@@ -74,8 +78,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let scoring = Scoring {
         device: args.device,
         precision: args.precision,
-        // The benchmark scores the EfficientNet models it has just trained.
-        code: CodeArg { allow: false },
+        // The benchmark scores the models it has just trained, on the backbone it was given.
+        code: CodeArg {
+            allow: matches!(options.backbone, BackboneChoice::TorchScript { .. }),
+        },
         ablation: true,
     };
     let mut runs: Vec<(u64, Vec<ClassResult>)> = (0..args.training_seeds)

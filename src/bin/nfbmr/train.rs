@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use nfbmr::data;
-use nfbmr::model::backbone;
+use nfbmr::model::backbone::Lite;
 use nfbmr::train::{BackboneChoice, TrainOptions};
 
 use crate::{DeviceArg, progress};
@@ -30,13 +30,8 @@ pub struct Args {
     /// Side of the square input the frames are resized to
     #[arg(long, default_value_t = TrainOptions::default().image_size, value_name = "PX")]
     image_size: i64,
-    /// efficientnet-lite0, or torchscript:PATH for a TorchScript module returning a list of feature maps
-    #[arg(long, default_value = backbone::EFFICIENTNET_LITE0, value_name = "NAME")]
-    backbone: String,
-    /// Backbone outputs used as feature scales: EfficientNet-Lite0 block indices (default 2,4,7,10), or
-    /// indices into a TorchScript backbone's returned list (default: all)
-    #[arg(long, value_delimiter = ',', value_name = "N,N,N")]
-    blocks: Option<Vec<usize>>,
+    #[command(flatten)]
+    backbone: BackboneArgs,
     /// Epochs of both stages (overridden by --flow-epochs and --mapper-epochs)
     #[arg(long)]
     epochs: Option<usize>,
@@ -68,6 +63,46 @@ pub struct Args {
     seed: u64,
 }
 
+/// The frozen network the model is trained on.
+#[derive(clap::Args)]
+pub struct BackboneArgs {
+    /// efficientnet-lite0, efficientnet-lite1 (deeper) or efficientnet-lite2 (deeper and wider; docs/quality.md
+    /// compares them), or torchscript:PATH for a TorchScript module returning a list of feature maps
+    #[arg(long, default_value = Lite::Lite0.id(), value_name = "NAME")]
+    backbone: String,
+    /// Backbone outputs used as feature scales: EfficientNet-Lite block indices (default: the last blocks
+    /// of stages 1 to 4, 2,4,7,10 on Lite0 and 3,6,10,14 on Lite1 and Lite2), or indices into a
+    /// TorchScript backbone's returned list (default: all)
+    #[arg(long, value_delimiter = ',', value_name = "N,N,N")]
+    blocks: Option<Vec<usize>>,
+}
+
+impl BackboneArgs {
+    pub fn choice(&self) -> Result<BackboneChoice> {
+        if let Some(path) = self.backbone.strip_prefix("torchscript:") {
+            return Ok(BackboneChoice::TorchScript {
+                path: path.into(),
+                taps: self.blocks.clone(),
+            });
+        }
+        let Some(lite) = Lite::from_id(&self.backbone) else {
+            let names: Vec<&str> = Lite::ALL.iter().map(|lite| lite.id()).collect();
+            bail!(
+                "unknown backbone '{}': use {} or torchscript:PATH",
+                self.backbone,
+                names.join(", ")
+            );
+        };
+        let mut choice = BackboneChoice::lite(lite);
+        if let (BackboneChoice::EfficientNetLite { taps, .. }, Some(blocks)) =
+            (&mut choice, &self.blocks)
+        {
+            taps.clone_from(blocks);
+        }
+        Ok(choice)
+    }
+}
+
 /// The flows' shape.
 #[derive(clap::Args)]
 pub struct FlowArgs {
@@ -87,33 +122,10 @@ impl FlowArgs {
 }
 
 impl Args {
-    fn backbone_choice(&self) -> Result<BackboneChoice> {
-        if let Some(path) = self.backbone.strip_prefix("torchscript:") {
-            return Ok(BackboneChoice::TorchScript {
-                path: path.into(),
-                taps: self.blocks.clone(),
-            });
-        }
-        if self.backbone != backbone::EFFICIENTNET_LITE0 {
-            bail!(
-                "unknown backbone '{}': use {} or torchscript:PATH",
-                self.backbone,
-                backbone::EFFICIENTNET_LITE0
-            );
-        }
-        Ok(BackboneChoice::EfficientNetLite0 {
-            weights: None,
-            taps: self
-                .blocks
-                .clone()
-                .unwrap_or_else(|| backbone::DEFAULT_LITE0_TAPS.to_vec()),
-        })
-    }
-
     fn options(&self) -> Result<TrainOptions> {
         let defaults = TrainOptions::default();
         let mut options = TrainOptions {
-            backbone: self.backbone_choice()?,
+            backbone: self.backbone.choice()?,
             image_size: self.image_size,
             flow_epochs: self
                 .flow_epochs
@@ -138,9 +150,11 @@ impl Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    args.device.spec.resolve()?; // a missing device fails before any data is read
+    // A missing device or an unknown backbone fails before any data is read.
+    args.device.spec.resolve()?;
+    let options = args.options()?;
     let (images, source) = data::training_set(&args.data, args.class.as_deref())?;
-    let model = progress::train_with_progress(&images, &source, &args.options()?)?;
+    let model = progress::train_with_progress(&images, &source, &options)?;
     model
         .save(&args.out)
         .with_context(|| format!("saving {}", args.out.display()))?;

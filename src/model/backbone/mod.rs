@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::Path;
 
+mod layers;
 mod lite;
 
 use tch::nn;
@@ -21,18 +22,10 @@ use tch::{CModule, Device, IValue, Kind, Tensor};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::modelfile;
-pub use lite::{EfficientNetLite, lite0_block_channels, lite0_block_strides};
+pub use lite::{EfficientNetLite, Lite};
 
-/// Identifier of the native backbone in model files and on the command line.
-pub const EFFICIENTNET_LITE0: &str = "efficientnet-lite0";
 /// Identifier of a user-supplied TorchScript backbone.
 pub const TORCHSCRIPT: &str = "torchscript";
-
-/// The default source-domain taps: the outputs of blocks 2, 4 and 7 (24 channels at stride 4, 40 at stride 8,
-/// 80 at stride 16), the EfficientNet counterpart of ResNet's layer1–layer3, and block 10 (112 channels, also at
-/// stride 16): measured on the development set, the fourth scale lifted the fused image AUROC from 0.931 to
-/// 0.944, above all from the backward residual, for about a third more training time (docs/model.md).
-pub const DEFAULT_LITE0_TAPS: [usize; 4] = [2, 4, 7, 10];
 
 /// Inputs are scaled to [-1, 1], as the TensorFlow Lite models were trained.
 pub const LITE_MEAN: [f64; 3] = [0.5, 0.5, 0.5];
@@ -58,16 +51,16 @@ pub enum Backbone {
 }
 
 impl Backbone {
-    /// EfficientNet-Lite0 tapped at `taps`, its variables created under `root` with the names a model file
-    /// stores them under (initialised at random: bind weights next).
-    pub fn lite0(root: &nn::Path, taps: &[usize]) -> Result<Self> {
-        let net = EfficientNetLite::features(&(root / VARIABLES), taps)?;
+    /// An EfficientNet-Lite tapped at `taps`, its variables created under `root` with the names a model
+    /// file stores them under (initialised at random: bind weights next).
+    pub fn lite(root: &nn::Path, lite: Lite, taps: &[usize]) -> Result<Self> {
+        let net = EfficientNetLite::features(&(root / VARIABLES), lite, taps)?;
         Ok(Backbone::EfficientNetLite(Box::new(net)))
     }
 
     /// Binds a converted ImageNet checkpoint (safetensors, lukemelas names) to the variables of
-    /// [`Backbone::lite0`] in `variables`.
-    pub fn bind_lite0_weights(variables: &nn::VarStore, weights: &Path) -> Result<()> {
+    /// [`Backbone::lite`] in `variables`.
+    pub fn bind_lite_weights(variables: &nn::VarStore, weights: &Path) -> Result<()> {
         let checkpoint: HashMap<String, Tensor> = modelfile::read_checkpoint(weights)?
             .into_iter()
             .map(|(name, t)| (format!("{VARIABLES}.{name}"), t))
@@ -85,8 +78,10 @@ impl Backbone {
         source: &Path,
     ) -> Result<Self> {
         let taps: Vec<usize> = config.scales.iter().map(|s| s.block).collect();
+        if let Some(lite) = Lite::from_id(&config.backbone.id) {
+            return Self::lite(root, lite, &taps);
+        }
         match config.backbone.id.as_str() {
-            EFFICIENTNET_LITE0 => Self::lite0(root, &taps),
             TORCHSCRIPT => {
                 let module = tensors.remove(TORCHSCRIPT_TENSOR).ok_or_else(|| {
                     Error::model_file(source, format!("is missing tensor '{TORCHSCRIPT_TENSOR}'"))
