@@ -93,13 +93,11 @@ impl BackboneArgs {
                 names.join(", ")
             );
         };
-        let mut choice = BackboneChoice::lite(lite);
-        if let (BackboneChoice::EfficientNetLite { taps, .. }, Some(blocks)) =
-            (&mut choice, &self.blocks)
-        {
-            taps.clone_from(blocks);
-        }
-        Ok(choice)
+        Ok(BackboneChoice::EfficientNetLite {
+            lite,
+            weights: None,
+            taps: self.blocks.clone().unwrap_or_else(|| lite.default_taps()),
+        })
     }
 }
 
