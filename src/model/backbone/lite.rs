@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! EfficientNet-Lite0, Lite1 and Lite2 in tch, with the lukemelas/`efficientnet-lite-pytorch` variable names, TF "SAME"
-//! padding and BatchNorm eps 1e-3 (see the module above).
+//! EfficientNet-Lite0, Lite1 and Lite2 in tch, with the lukemelas/`efficientnet-lite-pytorch` variable
+//! names, TF "SAME" padding and BatchNorm eps 1e-3 (see the module above).
 
 use tch::{Kind, Tensor, nn};
 
