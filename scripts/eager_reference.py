@@ -5,7 +5,9 @@ folded or fused, the way a PyTorch user would run it. Set-up venv only; never us
 
   python scripts/eager_reference.py MODEL.nfbmr --image PICTURE.png [--map OUT.f32]   raw score (and map)
   python scripts/eager_reference.py MODEL.nfbmr --width 640 --height 480 --frames 50   median ms per frame
-                                                [--device cuda]
+                                                [--batch N] [--device cuda [--graph]]
+With --graph the whole frame is captured once in a CUDA graph and replayed: what launching no kernel one by
+one would give, the measure of whether a CUDA-graph shim in the native detector would pay (issue 15).
 """
 
 import argparse
@@ -64,6 +66,11 @@ class Reference:
             sys.exit(f"{path}: only the native EfficientNet-Lite backbones have a reference, not {backbone}")
         self.blocks = lite_blocks(backbone)
         self.taps = [scale["block"] for scale in self.config["scales"]]
+        # Constants on the device once, so that a frame copies nothing from the host (and can be a CUDA graph).
+        self.mean = torch.tensor(self.config["backbone"]["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.config["backbone"]["std"], device=device).view(1, 3, 1, 1)
+        sigma = self.config["blur_sigma"]
+        self.blur_taps = gaussian_taps(sigma).to(device) if sigma > 0 else None
 
     def bn(self, x, prefix, eps):
         t = self.t
@@ -118,11 +125,9 @@ class Reference:
         """Fused map [1, 1, S, S] of an R'G'B' picture [1, 3, H, W] in 0-255."""
         config, t = self.config, self.t
         size = config["image_size"]
-        mean = torch.tensor(config["backbone"]["mean"], device=rgb.device).view(1, 3, 1, 1)
-        std = torch.tensor(config["backbone"]["std"], device=rgb.device).view(1, 3, 1, 1)
         x = F.interpolate(rgb / 255.0, size=(size, size), mode="bilinear", align_corners=False,
                           antialias=True)
-        x = (x - mean) / std
+        x = (x - self.mean) / self.std
         weight = config["backward_weight"]
         maps = []
         for k, (feature, scale) in enumerate(zip(self.features(x), config["scales"])):
@@ -138,20 +143,43 @@ class Reference:
             fused = (forward + backward * weight) / (1.0 + weight)
             maps.append(F.interpolate(fused, size=(size, size), mode="bilinear", align_corners=False))
         fused = torch.stack(maps).mean(0)
-        sigma = config["blur_sigma"]
-        if sigma > 0:
-            fused = blur(fused, sigma)
+        if self.blur_taps is not None:
+            fused = blur(fused, self.blur_taps)
         return fused
 
 
-def blur(maps, sigma):
-    """Separable Gaussian of radius 4 sigma with replicated borders."""
+def gaussian_taps(sigma):
+    """A Gaussian of radius 4 sigma, normalised."""
     radius = math.ceil(4 * sigma)
     taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float64) ** 2 / (2 * sigma * sigma))
-    taps = (taps / taps.sum()).float().to(maps.device)
+    return (taps / taps.sum()).float()
+
+
+def blur(maps, taps):
+    """Separable convolution with `taps` (of odd length), replicating the borders."""
+    radius = len(taps) // 2
     padded = F.pad(maps, [radius] * 4, mode="replicate")
     rows = F.conv2d(padded, taps.view(1, 1, 1, -1))
     return F.conv2d(rows, taps.view(1, 1, -1, 1))
+
+
+def captured(work):
+    """`work` recorded once as a CUDA graph (after warm-up on a side stream, as PyTorch requires): the
+    returned function replays it and gives the output tensor of the recording."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            work()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        output = work()
+
+    def replay():
+        graph.replay()
+        return output
+    return replay
 
 
 def textured_frame(width, height):
@@ -169,6 +197,8 @@ def main():
     parser.add_argument("--height", type=int, default=256)
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (timing only)")
+    parser.add_argument("--batch", type=int, default=1, help="frames scored together; times are per frame")
+    parser.add_argument("--graph", action="store_true", help="on CUDA: time replays of a captured CUDA graph")
     args = parser.parse_args()
     reference = Reference(args.model, "cpu" if args.image else args.device)
     with torch.no_grad():
@@ -184,19 +214,24 @@ def main():
             print(json.dumps({"raw-score": fused.max().item(), "map": list(fused.shape[2:])},
                              separators=(",", ":")))
             return
-        frame = textured_frame(args.width, args.height).to(args.device)
+        frame = textured_frame(args.width, args.height).repeat(args.batch, 1, 1, 1).to(args.device)
         synchronize = torch.cuda.synchronize if frame.is_cuda else (lambda: None)
+        score = lambda: reference.anomaly_map(frame).max()  # noqa: E731
+        if args.graph:
+            if not frame.is_cuda:
+                sys.exit("--graph needs --device cuda")
+            score = captured(score)
         for _ in range(5):
-            reference.anomaly_map(frame)
+            score()
         times = []
         for _ in range(args.frames):
             synchronize()
             start = time.perf_counter()
-            reference.anomaly_map(frame).max().item()  # the score on the host, as the detector delivers it
-            times.append((time.perf_counter() - start) * 1e3)
+            score().item()  # the score on the host, as the detector delivers it
+            times.append((time.perf_counter() - start) * 1e3 / args.batch)
         print(json.dumps({"eager-ms": statistics.median(times), "threads": torch.get_num_threads(),
-                          "device": str(frame.device),
-                          "frame": [args.width, args.height], "frames": args.frames},
+                          "device": str(frame.device), "graph": args.graph,
+                          "frame": [args.width, args.height], "frames": args.frames, "batch": args.batch},
                          separators=(",", ":")))
 
 

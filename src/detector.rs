@@ -13,7 +13,7 @@ use crate::anomaly::{self, AnomalyMap, GaussianBlur, ScoreMode};
 use crate::config::ModelConfig;
 use crate::device::{DeviceSpec, Precision, device_name};
 use crate::error::{Error, Result, panic_message};
-use crate::frame::{Frame, Normaliser, StagedFrame};
+use crate::frame::{Frame, Normaliser, PixelLayout, StagedFrame};
 use crate::model::backbone::Backbone;
 use crate::model::{Domains, FoldedFlow, NfBmr, Residuals};
 use crate::modelfile::{self, CodePolicy};
@@ -198,6 +198,20 @@ impl Detector {
                 })
                 .collect())
         })
+    }
+
+    /// Scores a blank frame alone and in a batch of `batch`, so that CUDA loads its kernels and cuDNN picks
+    /// its algorithms while the model loads rather than on a live stream's first frames, which would
+    /// otherwise wait seconds behind them.
+    pub fn warm_up(&self, batch: usize) -> Result<()> {
+        let size = self.config.image_size as usize;
+        let pixels = vec![0; size * size * 3];
+        let staged =
+            Frame::packed(&pixels, size, size, PixelLayout::RGB).stage(self.device, None)?;
+        for n in [1, batch.max(1)] {
+            self.infer_batch(&vec![&staged; n])?;
+        }
+        Ok(())
     }
 
     /// Scores one frame.

@@ -5,7 +5,8 @@
 //! pipeline's running time when it reaches its sink minus its capture time (its PTS).
 //!
 //! cargo run --release -p gst-plugin-nfbmr --example streams -- --model M.nfbmr --streams 1,4,16 \
-//!     --max-batch 1,8 --size 640x480 --seconds 10 [--device cuda --precision fp16 --frames-in-flight 2]
+//!     --max-batch 1,8 --size 640x480 --seconds 10 \
+//!     [--warm-up 3 --device cuda --precision fp16 --frames-in-flight 2]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,9 +40,12 @@ struct Args {
     /// Frames each element hands to the engine before pushing the oldest on
     #[arg(long, default_value_t = 1)]
     frames_in_flight: u32,
-    /// Measured seconds per setting, after one second of warm-up
+    /// Measured seconds per setting
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds of warm-up before the measured ones, whose frames are not counted
+    #[arg(long, default_value_t = 1)]
+    warm_up: u64,
     /// Latency above which a frame counts as late (a sink keeping this deadline drops it)
     #[arg(long, default_value_t = 100)]
     deadline_ms: u64,
@@ -90,7 +94,7 @@ fn run(
     let pipeline = gst::parse::launch(&description)?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
-    let warm_up = gst::ClockTime::from_seconds(1);
+    let warm_up = gst::ClockTime::from_seconds(args.warm_up);
     let latencies: Vec<Latencies> = (0..streams)
         .map(|i| {
             let seen = Latencies::default();

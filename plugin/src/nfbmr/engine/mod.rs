@@ -92,8 +92,15 @@ impl Shared {
         let thread = std::thread::Builder::new()
             .name("nfbmr-inference".into())
             .spawn(move || {
+                let warmed = |detector: Detector| {
+                    if detector.device().is_cuda() {
+                        detector.warm_up(batching.max_batch)?;
+                    }
+                    Ok(detector)
+                };
                 match Detector::load(&path, device, code)
                     .and_then(|detector| detector.with_precision(precision))
+                    .and_then(warmed)
                 {
                     Ok(detector) => {
                         let model = LoadedModel {
