@@ -196,22 +196,26 @@ impl AnomalyMap {
     /// The map resampled bilinearly to another size (pixel centres aligned, like the model's upsampling).
     pub fn resized(&self, width: usize, height: usize) -> AnomalyMap {
         let mut values = Vec::with_capacity(width * height);
-        self.for_each_resized_row(width, height, |_, row| values.extend_from_slice(row));
+        self.for_each_resized_row(width, height, 0..height, |_, row| {
+            values.extend_from_slice(row)
+        });
         AnomalyMap::new(width, height, values)
     }
 
-    /// Visits the rows of [`AnomalyMap::resized`] in order without holding the whole resized map, so that
-    /// drawing over a large frame costs one row of memory.
+    /// Visits rows `rows` of [`AnomalyMap::resized`] in order without holding the whole resized map, so
+    /// that drawing over a large frame costs one row of memory.
     pub fn for_each_resized_row(
         &self,
         width: usize,
         height: usize,
+        rows: std::ops::Range<usize>,
         mut visit: impl FnMut(usize, &[f32]),
     ) {
         let columns = bilinear_taps(width, self.width);
         let mut between_rows = vec![0.0; self.width];
         let mut row = vec![0.0; width];
-        for (y, &(y0, y1, fy)) in bilinear_taps(height, self.height).iter().enumerate() {
+        let taps = bilinear_taps(height, self.height);
+        for (y, &(y0, y1, fy)) in taps.iter().enumerate().take(rows.end).skip(rows.start) {
             let top = &self.values[y0 * self.width..][..self.width];
             let bottom = &self.values[y1 * self.width..][..self.width];
             for ((value, &t), &b) in between_rows.iter_mut().zip(top).zip(bottom) {
