@@ -201,8 +201,7 @@ impl Detector {
     }
 
     /// Scores a blank frame alone and in a batch of `batch`, so that CUDA loads its kernels and cuDNN picks
-    /// its algorithms while the model loads rather than on a live stream's first frames, which would
-    /// otherwise wait seconds behind them.
+    /// its algorithms while the model loads rather than on a live stream's first frames.
     pub fn warm_up(&self, batch: usize) -> Result<()> {
         let size = self.config.image_size as usize;
         let pixels = vec![0; size * size * 3];
