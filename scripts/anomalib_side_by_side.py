@@ -176,7 +176,8 @@ def patchcore(reference, inputs, train, coreset, seed):
 
 
 def score(model, inputs, split):
-    """Image AUROC and pixel AUROC (None without masks) over the test split."""
+    """Image AUROC and pixel AUROC (None without masks) over the test split, and the image AUROC of each
+    defect kind (the folder of its images) against all good images when there are several kinds."""
     scores, maps = [], []
     with torch.no_grad():
         for start in range(0, len(split), BATCH):
@@ -185,6 +186,13 @@ def score(model, inputs, split):
             maps.extend(output.anomaly_map.reshape(-1, inputs.size, inputs.size).numpy())
     labels = [defective for _, defective, _ in split]
     figures = {"image-auroc": roc_auc_score(labels, scores), "pixel-auroc": None}
+    kinds = sorted({os.path.basename(os.path.dirname(p)) for p, defective, _ in split if defective})
+    if len(kinds) > 1:
+        def of_kind(kind):
+            chosen = [(d, s) for (p, d, _), s in zip(split, scores)
+                      if not d or os.path.basename(os.path.dirname(p)) == kind]
+            return roc_auc_score([d for d, _ in chosen], [s for _, s in chosen])
+        figures["defect-kinds"] = {kind: of_kind(kind) for kind in kinds}
     if any(mask is not None for _, _, mask in split):
         truth = np.concatenate([inputs.mask(mask).ravel() for _, _, mask in split])
         figures["pixel-auroc"] = roc_auc_score(truth, np.concatenate([m.ravel() for m in maps]))

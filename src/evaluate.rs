@@ -32,6 +32,9 @@ pub struct Evaluation {
     /// The same model scored in every [`ScoreMode`], when asked for.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ablation: Vec<ModeQuality>,
+    /// Figures per kind of defect, when the defective images come in more than one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub defect_kinds: Vec<KindQuality>,
 }
 
 /// Image and pixel AUROC of one way of scoring.
@@ -41,6 +44,18 @@ pub struct ModeQuality {
     pub mode: ScoreMode,
     pub image_auroc: Option<f64>,
     pub pixel_auroc: Option<f64>,
+}
+
+/// How well one kind of defect is found: the defective images of one folder (MVTec AD's defect types).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KindQuality {
+    pub kind: String,
+    pub images: usize,
+    /// This kind's images against every good image.
+    pub image_auroc: Option<f64>,
+    /// Share of this kind's images at or above the model's threshold.
+    pub caught: f64,
 }
 
 /// One test image as the model saw it.
@@ -128,9 +143,48 @@ pub fn evaluate(
         target_false_alarm_rate: thresholds.false_alarm_rate,
         miss_rate: rates.miss,
         ablation,
+        defect_kinds: by_defect_kind(images, scores, threshold as f32),
     };
     let scored = scored_images(images, fused, masks, size);
     Ok((evaluation, scored))
+}
+
+/// The defect kind of a defective image: the folder it is in.
+fn defect_kind(image: &LabeledImage) -> Option<String> {
+    let folder = image.path.parent()?.file_name()?;
+    Some(folder.to_string_lossy().into_owned())
+}
+
+/// Each defect kind's images scored against every good image, when there are at least two kinds (a single
+/// kind is the whole set).
+fn by_defect_kind(images: &[LabeledImage], scores: &[f32], threshold: f32) -> Vec<KindQuality> {
+    let mut kinds: Vec<String> = images
+        .iter()
+        .filter(|i| i.defective)
+        .filter_map(defect_kind)
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    if kinds.len() < 2 {
+        return Vec::new();
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let (kind_scores, defective): (Vec<f32>, Vec<bool>) = images
+                .iter()
+                .zip(scores)
+                .filter(|(i, _)| !i.defective || defect_kind(i).as_ref() == Some(&kind))
+                .map(|(i, &score)| (score, i.defective))
+                .unzip();
+            KindQuality {
+                images: defective.iter().filter(|&&d| d).count(),
+                image_auroc: metrics::auroc(&kind_scores, &defective),
+                caught: 1.0 - metrics::rates_at(&kind_scores, &defective, threshold).miss,
+                kind,
+            }
+        })
+        .collect()
 }
 
 /// Per image, its ground truth at the model's input size, row-major.

@@ -47,6 +47,26 @@ fn with_model(subcommand: &str, model: &Path, extra: &[&str]) -> String {
     nfbmr(&args)
 }
 
+/// The image AUROC of the raw scores `nfbmr score` prints for the images.
+fn image_auroc_of_scores(model: &Path, images: &[LabeledImage]) -> f64 {
+    let mut args = vec!["--json"];
+    let paths: Vec<String> = images
+        .iter()
+        .map(|i| i.path.display().to_string())
+        .collect();
+    args.extend(paths.iter().map(String::as_str));
+    let scores: Vec<f32> = with_model("score", model, &args)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["raw-score"]
+                .as_f64()
+                .unwrap() as f32
+        })
+        .collect();
+    let labels: Vec<bool> = images.iter().map(|i| i.defective).collect();
+    metrics::auroc(&scores, &labels).unwrap()
+}
+
 fn eval_json(model: &Path, extra: &[&str], out: &Path) -> serde_json::Value {
     let mut args = extra.to_vec();
     args.extend(["--json", out.to_str().unwrap()]);
@@ -119,19 +139,7 @@ fn eval_figures_match_the_scores_in_every_layout() {
 
     // The image AUROC is the one of the raw scores `nfbmr score` prints for the same images.
     let test: Vec<LabeledImage> = data::test_set(&root, Some("Class2")).unwrap();
-    let mut args = vec!["--json"];
-    let paths: Vec<String> = test.iter().map(|i| i.path.display().to_string()).collect();
-    args.extend(paths.iter().map(String::as_str));
-    let scores: Vec<f32> = with_model("score", &model, &args)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["raw-score"]
-                .as_f64()
-                .unwrap() as f32
-        })
-        .collect();
-    let labels: Vec<bool> = test.iter().map(|i| i.defective).collect();
-    let expected = metrics::auroc(&scores, &labels).unwrap();
+    let expected = image_auroc_of_scores(&model, &test);
     assert!((dagm_json["image-auroc"].as_f64().unwrap() - expected).abs() < 1e-9);
 
     // The same images in the folder layout give the same figures.
@@ -439,6 +447,30 @@ fn good_photographs_become_a_labelled_set_that_trains_and_evaluates() {
     let trained = training["images"].as_u64().unwrap() + training["held-out"].as_u64().unwrap();
     assert_eq!(trained, 8, "trained on the first 8 frames: {training}");
 
+    // Each kind of defect drawn (one image each, the kinds in turn) against all good images, as the
+    // scores `nfbmr score` prints give it.
+    let test = data::test_set(&set, Some("part")).unwrap();
+    let kinds = figures["defect-kinds"].as_array().unwrap();
+    assert_eq!(kinds.len(), 4, "{kinds:?}");
+    for kind in kinds {
+        let name = kind["kind"].as_str().unwrap();
+        let of_kind: Vec<LabeledImage> = test
+            .iter()
+            .filter(|i| !i.defective || i.path.parent().unwrap().ends_with(name))
+            .cloned()
+            .collect();
+        assert_eq!(kind["images"], 1, "{kind}");
+        let auroc = kind["image-auroc"].as_f64().unwrap();
+        assert!(
+            (auroc - image_auroc_of_scores(&model, &of_kind)).abs() < 1e-6,
+            "{kind}"
+        );
+        assert!(
+            [0.0, 1.0].contains(&kind["caught"].as_f64().unwrap()),
+            "{kind}"
+        );
+    }
+
     // Another model's figures on the same set, beside nfbmr's: each the mean over its seeds.
     let peers = frames.dir.path().join("peers.json");
     std::fs::write(
@@ -469,6 +501,7 @@ fn good_photographs_become_a_labelled_set_that_trains_and_evaluates() {
     let fused = figures["image-auroc"].as_f64().unwrap();
     assert!(row.contains(&format!("| {fused:.3} / ")), "{row}");
     assert!(table.contains("Other (a peer 1.0)") && table.contains("| **mean** |"));
+    assert!(table.contains("image AUROC by defect kind"), "{table}");
 
     std::fs::write(&peers, "{}").unwrap();
     let refused = Command::new(env!("CARGO_BIN_EXE_nfbmr"))

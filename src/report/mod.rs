@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, ScoredImage};
 use crate::metrics;
 pub use peers::{PeerModel, PeerRun, Peers, peer_table};
-pub use tables::{Means, ablation_table, quality_table, seed_table};
+pub use tables::{Means, ablation_table, kind_table, quality_table, seed_table};
 
 /// Heatmap overlays per class and kind of error in the gallery.
 const GALLERY_SIZE: usize = 6;
@@ -70,6 +70,11 @@ pub fn write(dir: &Path, title: &str, classes: &[ClassResult]) -> Result<PathBuf
              alone, and the flow's likelihood alone (as FastFlow scores).\n\n",
         );
         md.push_str(&ablation);
+    }
+    let kinds = kind_table(classes);
+    if !kinds.is_empty() {
+        md.push_str("\n## By kind of defect\n\nEach kind's images against all good images.\n\n");
+        md.push_str(&kinds);
     }
     if font.is_none() {
         md.push_str(

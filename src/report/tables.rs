@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::ClassResult;
 use crate::anomaly::ScoreMode;
-use crate::evaluate::{Evaluation, ModeQuality};
+use crate::evaluate::{Evaluation, KindQuality, ModeQuality};
 
 pub(super) fn figure(value: Option<f64>) -> String {
     value.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"))
@@ -185,6 +185,50 @@ pub fn ablation_table(classes: &[ClassResult]) -> String {
     }
     if classes.len() > 1 {
         row(&mut out, "**mean**", &Means::of(classes).ablation);
+    }
+    out
+}
+
+/// Image AUROC per defect kind (each kind against all good images) and the share caught at the model's
+/// threshold, a row per class, then the mean over classes of every kind found in more than one; empty when
+/// no class has kinds.
+pub fn kind_table(classes: &[ClassResult]) -> String {
+    if classes.iter().all(|c| c.evaluation.defect_kinds.is_empty()) {
+        return String::new();
+    }
+    let cell = |kind: &str, auroc: Option<f64>, caught: f64| {
+        format!("{kind} {} ({:.0}%)", figure(auroc), 100.0 * caught)
+    };
+    let mut out = String::from(
+        "| class | image AUROC by defect kind (share caught at the threshold) |\n|---|---|\n",
+    );
+    for c in classes {
+        let cells: Vec<String> = c
+            .evaluation
+            .defect_kinds
+            .iter()
+            .map(|k| cell(&k.kind, k.image_auroc, k.caught))
+            .collect();
+        let _ = writeln!(out, "| {} | {} |", c.name, cells.join(" · "));
+    }
+    let all: Vec<&KindQuality> = classes
+        .iter()
+        .flat_map(|c| &c.evaluation.defect_kinds)
+        .collect();
+    let mut recurring: Vec<&str> = all.iter().map(|k| k.kind.as_str()).collect();
+    recurring.sort_unstable();
+    recurring.dedup();
+    recurring.retain(|&kind| all.iter().filter(|k| k.kind == kind).count() > 1);
+    if !recurring.is_empty() {
+        let cells: Vec<String> = recurring
+            .iter()
+            .map(|&kind| {
+                let of_kind = || all.iter().filter(move |k| k.kind == kind);
+                let caught = of_kind().map(|k| k.caught).sum::<f64>() / of_kind().count() as f64;
+                cell(kind, mean(of_kind().map(|k| k.image_auroc)), caught)
+            })
+            .collect();
+        let _ = writeln!(out, "| **mean** | {} |", cells.join(" · "));
     }
     out
 }

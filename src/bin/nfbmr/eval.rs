@@ -132,6 +132,10 @@ pub fn publish(
     if !ablation.is_empty() {
         println!("image AUROC / pixel AUROC by scoring mode:\n\n{ablation}");
     }
+    let kinds = report::kind_table(results);
+    if !kinds.is_empty() {
+        println!("{kinds}");
+    }
     if let Some(dir) = report_dir {
         let path = report::write(dir, title, results)?;
         eprintln!("report: {}", path.display());
