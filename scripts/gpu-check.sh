@@ -48,6 +48,14 @@ for precision in fp32 fp16 bf16; do
     done
 done
 
+step "the detector replayed from CUDA graphs, 1920x1080, by precision and batch (times per frame)"
+for precision in fp32 fp16; do
+    for batch in 1 8 32; do
+        "$nfbmr" bench --model "$model" --device cuda --precision "$precision" --width 1920 --height 1080 \
+            --frames 100 --batch "$batch" --cuda-graphs --json | sed "s/^/$precision graphs /"
+    done
+done
+
 step "eager PyTorch on the same model file, 1920x1080: one by one, as one CUDA graph, in batches of 32"
 for options in "" --graph "--batch 32"; do
     # shellcheck disable=SC2086 # the options are words
@@ -61,6 +69,9 @@ for in_flight in 1 3; do
     "$streams" --model "$model" --device cuda --streams 1,4,16,50 --max-batch 16 --size 1920x1080 \
         --frames-in-flight "$in_flight" --warm-up 3 --seconds 5
 done
+echo "the same, 3 in flight, replayed from CUDA graphs:"
+"$streams" --model "$model" --device cuda --streams 1,16,50 --max-batch 16 --size 1920x1080 \
+    --frames-in-flight 3 --warm-up 3 --seconds 5 --cuda-graphs
 echo "NV12 cameras (converted on the device), 3 in flight; then fp16:"
 for precision in fp32 fp16; do
     "$streams" --model "$model" --device cuda --precision "$precision" --format NV12 --streams 16,50 \

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -11,6 +12,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use crate::anomaly::{self, AnomalyMap, GaussianBlur, ScoreMode};
 use crate::config::ModelConfig;
+use crate::cuda_graph::CapturedForward;
 use crate::device::{DeviceSpec, Precision, device_name};
 use crate::error::{Error, Result, panic_message};
 use crate::frame::{Frame, Normaliser, PixelLayout, StagedFrame};
@@ -38,6 +40,9 @@ pub struct Detector {
     blur: Option<GaussianBlur>,
     normaliser: Normaliser,
     precision: Precision,
+    /// The forward pass recorded as CUDA graphs, one per batch size (a power of two), when asked for
+    /// ([`Detector::with_cuda_graphs`]).
+    graphs: Option<Mutex<Vec<CapturedForward>>>,
     /// Owns the variables that `backbone` and `head` hold shallow references to.
     variables: nn::VarStore,
     model_id: String,
@@ -90,6 +95,7 @@ impl Detector {
             blur,
             normaliser,
             precision: Precision::Fp32,
+            graphs: None,
             variables,
             model_id,
         };
@@ -152,6 +158,31 @@ impl Detector {
         self.precision
     }
 
+    /// The detector replaying its forward pass from CUDA graphs in [`Detector::infer_batch`]: one launch
+    /// per batch instead of hundreds of small kernels. Each batch size is recorded on first use, rounded up
+    /// to a power of two (a smaller batch fills the first rows). Refused on the CPU and in builds whose
+    /// libtorch has no CUDA. Call it after [`Detector::with_precision`].
+    pub fn with_cuda_graphs(mut self) -> Result<Self> {
+        if !self.device.is_cuda() {
+            return Err(Error::Device(format!(
+                "CUDA graphs need a CUDA device; the model runs on {}",
+                device_name(self.device)
+            )));
+        }
+        if !crate::cuda_graph::AVAILABLE {
+            return Err(Error::Device(
+                "CUDA graphs are not available: nfbmr was built against a libtorch without CUDA"
+                    .into(),
+            ));
+        }
+        self.graphs = Some(Mutex::new(Vec::new()));
+        Ok(self)
+    }
+
+    pub fn uses_cuda_graphs(&self) -> bool {
+        self.graphs.is_some()
+    }
+
     pub fn config(&self) -> &ModelConfig {
         &self.config
     }
@@ -200,6 +231,27 @@ impl Detector {
         })
     }
 
+    /// The fused maps of a preprocessed batch, replayed from the CUDA graph recorded for its size rounded
+    /// up to a power of two (recorded now if there is none) when the detector uses them.
+    fn batch_maps(&self, batch: &Tensor) -> Result<Tensor> {
+        let Some(graphs) = &self.graphs else {
+            return self.anomaly_maps(batch);
+        };
+        let mut graphs = graphs.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shape = batch.size();
+        shape[0] = (shape[0] as u64).next_power_of_two() as i64;
+        let index = match graphs.iter().position(|g| g.batch() == shape[0]) {
+            Some(index) => index,
+            None => {
+                let example = Tensor::zeros(shape.as_slice(), (batch.kind(), self.device));
+                let graph = CapturedForward::capture(&example, |input| self.anomaly_maps(input))?;
+                graphs.push(graph);
+                graphs.len() - 1
+            }
+        };
+        graphs[index].run(batch)
+    }
+
     /// Scores a blank frame alone and in a batch of `batch`, so that CUDA loads its kernels and cuDNN picks
     /// its algorithms while the model loads rather than on a live stream's first frames.
     pub fn warm_up(&self, batch: usize) -> Result<()> {
@@ -227,7 +279,7 @@ impl Detector {
             .map(|frame| self.preprocess(&frame.rgb(self.device)))
             .collect();
         let maps = self
-            .anomaly_maps(&Tensor::cat(&inputs, 0))?
+            .batch_maps(&Tensor::cat(&inputs, 0))?
             .to_device(Device::Cpu);
         let thresholds = &self.config.thresholds;
         (0..frames.len() as i64)

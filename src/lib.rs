@@ -11,6 +11,7 @@ pub mod anomaly;
 pub mod calibrate;
 pub mod compare;
 pub mod config;
+pub mod cuda_graph;
 pub mod data;
 pub mod detector;
 pub mod device;

@@ -37,6 +37,9 @@ struct Args {
     /// Number format the model computes in (fp32, fp16, bf16)
     #[arg(long, default_value = "fp32")]
     precision: String,
+    /// Replay the model's forward pass from CUDA graphs (CUDA only)
+    #[arg(long)]
+    cuda_graphs: bool,
     /// Frames each element hands to the engine before pushing the oldest on
     #[arg(long, default_value_t = 1)]
     frames_in_flight: u32,
@@ -80,12 +83,13 @@ fn run(
     let branch = |i: usize| {
         format!(
             "videotestsrc is-live=true pattern=ball ! video/x-raw,format={},width={width},height={height},\
-             framerate=30/1 ! nfbmr model={} device={} precision={} frames-in-flight={} \
+             framerate=30/1 ! nfbmr model={} device={} precision={} cuda-graphs={} frames-in-flight={} \
              max-batch={max_batch} batch-timeout={} post-messages=false ! fakesink name=sink{i} sync=false",
             args.format,
             args.model.display(),
             args.device,
             args.precision,
+            args.cuda_graphs,
             args.frames_in_flight,
             args.batch_timeout
         )

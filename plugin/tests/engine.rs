@@ -462,3 +462,41 @@ fn a_flushing_seek_with_frames_in_flight_loses_no_frame_or_meta() {
         "one verdict per frame after the seek"
     );
 }
+
+#[test]
+fn cuda_graphs_score_as_the_model_does() {
+    if !tch::Cuda::is_available() {
+        return; // refused on the CPU: tests/faults.rs
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = common::own_model(dir.path());
+    // Three frames in flight make batches of 1 to 3, replayed from graphs recorded for 1, 2 and 4 frames.
+    let branch = |name: &str, graphs: bool| {
+        format!(
+            "videotestsrc num-buffers=12 pattern=ball ! video/x-raw,format=RGB,width=64,height=48 \
+             ! nfbmr name={name} model={} device=cuda cuda-graphs={graphs} frames-in-flight=3 ! fakesink",
+            model.display()
+        )
+    };
+    let pipeline = common::launch(&format!(
+        "{} {}",
+        branch("eager", false),
+        branch("graphed", true)
+    ));
+    pipeline.set_state(gst::State::Paused).unwrap();
+    assert_eq!(
+        engine_users(&pipeline, "graphed"),
+        1,
+        "an engine of its own"
+    );
+    let scored = verdicts(&pipeline);
+    let (eager, graphed) = (&scored["eager"], &scored["graphed"]);
+    assert_eq!((eager.len(), graphed.len()), (12, 12));
+    for (a, b) in graphed.iter().zip(eager) {
+        assert_eq!(a.pts, b.pts);
+        assert!(
+            common::same_score(a.raw_score, b.raw_score),
+            "{a:?} against {b:?}"
+        );
+    }
+}

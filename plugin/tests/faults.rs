@@ -181,6 +181,14 @@ fn cuda_on_a_machine_without_it_is_a_clear_error() {
     );
 }
 
+#[test]
+fn cuda_graphs_on_the_cpu_are_a_clear_error() {
+    assert_error(
+        &inspect(1, &models().first, "device=cpu cuda-graphs=true"),
+        &["CUDA graphs need a CUDA device"],
+    );
+}
+
 /// Large frames, so that the end of the stream and a stop both come while one is being scored.
 fn large_frames(count: usize) -> (gst::Pipeline, gst_app::AppSrc) {
     let pipeline = launch(&format!(

@@ -18,8 +18,9 @@
  * Elements of one process that load the same model file on the same device share one engine: the model is
  * loaded once, and its inference threads score the frames of all of them in batches of up to `max-batch`,
  * waiting at most `batch-timeout` microseconds for a batch to fill (both set by the first element to start
- * the engine; `engine-users` counts the elements sharing it). Elements asking for another `precision` get
- * an engine of their own. Each element waits only for its own frame,
+ * the engine; `engine-users` counts the elements sharing it). Elements asking for another `precision`, or
+ * for `cuda-graphs` (the forward pass replayed from CUDA graphs, one launch per batch) where the others do
+ * not, get an engine of their own. Each element waits only for its own frame,
  * so each stream keeps its order; with `frames-in-flight` N it hands up to N frames to the engine before it
  * pushes the oldest on (in order; pushed before serialized events and at EOS, dropped by a flush). A `model` set while playing is loaded (or its engine found) between two
  * frames; the frame after it waits for the load. Raw RGB-family, GRAY8, NV12 and I420 frames are converted,

@@ -14,6 +14,7 @@ use super::engine::{Batching, EngineSpec};
 use super::{Colormap, Device, Precision, overlay};
 
 const DEFAULT_ALLOW_CODE: bool = false;
+const DEFAULT_CUDA_GRAPHS: bool = false;
 const DEFAULT_THRESHOLD: f64 = 0.0;
 const DEFAULT_OVERLAY: bool = false;
 const DEFAULT_OVERLAY_ALPHA: f64 = 0.5;
@@ -33,6 +34,7 @@ pub struct Settings {
     pub device: Device,
     pub device_index: u32,
     pub precision: Precision,
+    pub cuda_graphs: bool,
     pub allow_code: bool,
     pub max_batch: u32,
     /// Microseconds.
@@ -56,6 +58,7 @@ impl Default for Settings {
             device: Device::default(),
             device_index: 0,
             precision: Precision::default(),
+            cuda_graphs: DEFAULT_CUDA_GRAPHS,
             allow_code: DEFAULT_ALLOW_CODE,
             max_batch: DEFAULT_MAX_BATCH,
             batch_timeout: DEFAULT_BATCH_TIMEOUT_US,
@@ -96,6 +99,7 @@ impl Settings {
             path: self.model.clone()?,
             device: self.device_spec(),
             precision: self.precision.into(),
+            cuda_graphs: self.cuda_graphs,
             code: self.code_policy(),
             batching: self.batching(),
         })
@@ -143,6 +147,7 @@ impl Settings {
             "device" => self.device = value.get().expect("type checked upstream"),
             "device-index" => self.device_index = value.get().expect("type checked upstream"),
             "precision" => self.precision = value.get().expect("type checked upstream"),
+            "cuda-graphs" => self.cuda_graphs = value.get().expect("type checked upstream"),
             "allow-code" => self.allow_code = value.get().expect("type checked upstream"),
             "max-batch" => self.max_batch = value.get().expect("type checked upstream"),
             "batch-timeout" => self.batch_timeout = value.get().expect("type checked upstream"),
@@ -181,6 +186,7 @@ impl Settings {
             "device" => self.device.to_value(),
             "device-index" => self.device_index.to_value(),
             "precision" => self.precision.to_value(),
+            "cuda-graphs" => self.cuda_graphs.to_value(),
             "allow-code" => self.allow_code.to_value(),
             "max-batch" => self.max_batch.to_value(),
             "batch-timeout" => self.batch_timeout.to_value(),
@@ -230,6 +236,16 @@ fn model_properties() -> Vec<glib::ParamSpec> {
                 "Number format the model computes in: fp32, fp16 or bf16 (refused when the device \
                     cannot run the model in it); docs/benchmarks.md has what each costs and gains",
             )
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("cuda-graphs")
+            .nick("CUDA graphs")
+            .blurb(
+                "Replay the model's forward pass from CUDA graphs, one launch per batch instead of \
+                    hundreds of small kernels (device=cuda only; refused on the CPU); \
+                    docs/benchmarks.md has what it gains",
+            )
+            .default_value(DEFAULT_CUDA_GRAPHS)
             .mutable_ready()
             .build(),
         flag(

@@ -38,6 +38,9 @@ pub struct Args {
     precision: PrecisionArg,
     #[command(flatten)]
     code: CodeArg,
+    /// Replay the detector's forward pass from CUDA graphs (one launch per batch; CUDA only)
+    #[arg(long)]
+    cuda_graphs: bool,
     /// Print the figures as JSON
     #[arg(long)]
     json: bool,
@@ -59,7 +62,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.frames == 0 || args.width == 0 || args.height == 0 || args.batch == 0 {
         bail!("--frames, --width, --height and --batch must be positive");
     }
-    let detector = load_detector(&args.model, args.device, args.precision, args.code)?;
+    let mut detector = load_detector(&args.model, args.device, args.precision, args.code)?;
+    if args.cuda_graphs {
+        detector = detector.with_cuda_graphs()?;
+    }
     // A textured frame rather than a flat one, so that nothing is unrealistically cheap.
     let pixels: Vec<u8> = (0..args.width * args.height * 3)
         .map(|i| ((i * 7919) % 251) as u8)
@@ -77,6 +83,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "image-size": image_size,
             "frames": args.frames,
             "batch": args.batch,
+            "cuda-graphs": detector.uses_cuda_graphs(),
             "backbone-ms": timings.backbone,
             "full-ms": timings.full,
             "full-over-backbone": ratio,
@@ -87,8 +94,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     println!(
         "device {device} ({threads} threads), {}x{} frames at model size {image_size} in batches of {}, \
-         median of {}",
-        args.width, args.height, args.batch, args.frames
+         median of {}{}",
+        args.width,
+        args.height,
+        args.batch,
+        args.frames,
+        if detector.uses_cuda_graphs() {
+            ", replayed from CUDA graphs"
+        } else {
+            ""
+        }
     );
     let Timings {
         backbone,

@@ -24,6 +24,8 @@ pub struct EngineSpec {
     pub path: PathBuf,
     pub device: DeviceSpec,
     pub precision: Precision,
+    /// Replay the forward pass from CUDA graphs.
+    pub cuda_graphs: bool,
     pub code: CodePolicy,
     /// Taken from the element that starts the engine; the others share it as it is.
     pub batching: Batching,
@@ -86,6 +88,7 @@ impl Shared {
             path,
             device,
             precision,
+            cuda_graphs,
             code,
             batching,
         } = spec.clone();
@@ -98,8 +101,13 @@ impl Shared {
                     }
                     Ok(detector)
                 };
+                let graphed = |detector: Detector| match cuda_graphs {
+                    true => detector.with_cuda_graphs(),
+                    false => Ok(detector),
+                };
                 match Detector::load(&path, device, code)
                     .and_then(|detector| detector.with_precision(precision))
+                    .and_then(graphed)
                     .and_then(warmed)
                 {
                     Ok(detector) => {

@@ -19,6 +19,7 @@ pub struct Key {
     modified: Option<SystemTime>,
     device: String,
     precision: Precision,
+    cuda_graphs: bool,
     code: CodePolicy,
 }
 
@@ -34,6 +35,7 @@ impl Key {
             modified: metadata.modified().ok(),
             device: nfbmr::device::device_name(device),
             precision: spec.precision,
+            cuda_graphs: spec.cuda_graphs,
             code: spec.code,
         })
     }
