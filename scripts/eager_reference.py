@@ -130,7 +130,10 @@ class Reference:
         x = (x - self.mean) / self.std
         weight = config["backward_weight"]
         maps = []
+        pooling = config.get("feature_pooling", 1)
         for k, (feature, scale) in enumerate(zip(self.features(x), config["scales"])):
+            if pooling > 1:
+                feature = F.avg_pool2d(feature, pooling, 1, pooling // 2, count_include_pad=False)
             source = F.layer_norm(feature, feature.shape[1:], t[f"norms.{k}.weight"], t[f"norms.{k}.bias"])
             target = self.flow(k, source)
             b, c = source.shape[:2]

@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::backbone::{self, Lite};
 
 /// Bumped whenever a reader of an older version could misread a newer file.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
+
+/// The oldest format this build reads: version 3 differs only by lacking `feature_pooling` (none).
+pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -19,6 +22,11 @@ pub struct ModelConfig {
     pub image_size: i64,
     /// One entry per feature scale, in backbone order.
     pub scales: Vec<ScaleConfig>,
+    /// Side of the window each backbone feature is averaged over before the flows (stride 1; at the
+    /// borders, over the positions inside the map): PatchCore's locally aware patch features, which show
+    /// the flows how a texture is arranged around each position. 1 for none, as files of format 3 have.
+    #[serde(default = "no_pooling")]
+    pub feature_pooling: i64,
     pub flow: FlowConfig,
     /// Weight of the backward residual against the forward one in the fused map (docs/model.md, training step 6).
     /// Files written before it existed fuse both directions with equal weights.
@@ -56,6 +64,12 @@ impl ModelConfig {
             return Err(format!(
                 "has invalid thresholds (image {}, pixel {}): must be finite and positive",
                 t.image, t.pixel
+            ));
+        }
+        if !feature_pooling_fits(self.feature_pooling) {
+            return Err(format!(
+                "has feature pooling {}, expected an odd window of 1 to {MAX_FEATURE_POOLING}",
+                self.feature_pooling
             ));
         }
         if !positive(self.backward_weight) {
@@ -153,6 +167,18 @@ impl ModelConfig {
 
 fn equal_weight() -> f64 {
     1.0
+}
+
+fn no_pooling() -> i64 {
+    1
+}
+
+/// The widest feature-pooling window a model may ask for: wider ones blur away the defects themselves.
+pub const MAX_FEATURE_POOLING: i64 = 9;
+
+/// Whether `side` is a feature-pooling window a model may have: odd, so that it centres on its position.
+pub fn feature_pooling_fits(side: i64) -> bool {
+    (1..=MAX_FEATURE_POOLING).contains(&side) && side % 2 == 1
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -13,7 +13,7 @@ use safetensors::tensor::{Dtype, SafeTensorError, SafeTensors, TensorView};
 use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor, nn};
 
-use crate::config::{FORMAT_VERSION, ModelConfig, Thresholds};
+use crate::config::{FORMAT_VERSION, ModelConfig, OLDEST_READABLE_FORMAT_VERSION, Thresholds};
 use crate::error::{Error, Result};
 
 /// Metadata key of the JSON configuration.
@@ -199,11 +199,13 @@ fn parse_config(json: &str) -> std::result::Result<ModelConfig, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("has an unreadable configuration: {e}"))?;
     match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if v == FORMAT_VERSION as u64 => {}
+        Some(v) if (OLDEST_READABLE_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&v) => {
+        }
         Some(v) => {
             return Err(format!(
-                "has format version {v}, which this build of nfbmr (reads version {FORMAT_VERSION}) does not \
-                 support; use the nfbmr version that wrote it ({}) or retrain",
+                "has format version {v}, which this build of nfbmr (reads versions \
+                 {OLDEST_READABLE_FORMAT_VERSION} to {FORMAT_VERSION}) does not support; use the nfbmr \
+                 version that wrote it ({}) or retrain",
                 value
                     .get("crate_version")
                     .and_then(|v| v.as_str())

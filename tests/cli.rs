@@ -66,6 +66,10 @@ fn train_info_and_score_from_the_command_line() {
     let info = text(&info.stdout);
     assert!(info.contains("efficientnet-lite0 at 64x64"), "{info}");
     assert!(info.contains("7 images (+3 held out)"), "{info}");
+    assert!(
+        info.contains("features averaged over 3x3 positions"),
+        "{info}"
+    );
     let json = nfbmr(&["info", "--json", path(&model)]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     // Keys are kebab-case at every depth, as in every other JSON output.
@@ -250,6 +254,15 @@ fn errors_are_readable() {
         "{}",
         text(&out.stderr)
     );
+
+    let data = common::dataset(Texture::FineNoise, 64, 3, 0);
+    let out = common::train_tiny(data.dir.path(), &missing, &["--feature-pooling", "4"]);
+    assert!(
+        text(&out.stderr).contains("feature pooling must be an odd window of 1 to 9, not 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!missing.exists());
 
     let out = nfbmr(&["score", "--model", "m", "--device", "tpu", "x.png"]);
     assert!(

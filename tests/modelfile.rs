@@ -95,7 +95,11 @@ fn bad_model_files_are_refused_with_a_precise_message() {
         &future,
         &[
             "format version 99",
-            &format!("reads version {}", nfbmr::config::FORMAT_VERSION),
+            &format!(
+                "reads versions {} to {}",
+                nfbmr::config::OLDEST_READABLE_FORMAT_VERSION,
+                nfbmr::config::FORMAT_VERSION
+            ),
         ],
     );
 
@@ -160,6 +164,69 @@ fn bad_model_files_are_refused_with_a_precise_message() {
     file.extend(raw);
     std::fs::write(&bad_threshold, file).unwrap();
     assert_mentions(&load_error(&bad_threshold), &bad_threshold, &["thresholds"]);
+}
+
+/// Copies the model file `from` to `to` with its configuration changed by `edit` and without its checksum,
+/// as an older nfbmr or another tool may write it.
+fn copy_with_configuration(from: &Path, to: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let bytes = std::fs::read(from).unwrap();
+    let header_length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + header_length]).unwrap();
+    let metadata = header["__metadata__"].as_object_mut().unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(metadata[modelfile::CONFIG_KEY].as_str().unwrap()).unwrap();
+    edit(&mut config);
+    metadata.insert(modelfile::CONFIG_KEY.into(), config.to_string().into());
+    metadata.remove(modelfile::CHECKSUM_KEY);
+    let mut raw = header.to_string().into_bytes();
+    raw.resize(raw.len().next_multiple_of(8), b' ');
+    let mut file = (raw.len() as u64).to_le_bytes().to_vec();
+    file.extend(raw);
+    file.extend(&bytes[8 + header_length..]);
+    std::fs::write(to, file).unwrap();
+}
+
+#[test]
+fn a_model_of_format_3_reads_as_one_without_feature_pooling() {
+    let (data, model) = common::untrained_model(64);
+    let dir = data.dir.path();
+    assert_eq!(model.config.feature_pooling, 1);
+    let unpooled = dir.join("unpooled.nfbmr");
+    model.save(&unpooled).unwrap();
+    let pooled = dir.join("pooled.nfbmr");
+    let config = nfbmr::ModelConfig {
+        feature_pooling: 3,
+        ..model.config.clone()
+    };
+    modelfile::write(&pooled, &config, &model.tensors).unwrap();
+    let format_3 = dir.join("format-3.nfbmr");
+    copy_with_configuration(&unpooled, &format_3, |config| {
+        config["format_version"] = 3.into();
+        config.as_object_mut().unwrap().remove("feature_pooling");
+    });
+
+    let picture = nfbmr::frame::load_rgb(&data.train[0]).unwrap();
+    let map = |path: &Path| {
+        let detector = Detector::load(path, DeviceSpec::Cpu, CodePolicy::Refuse).unwrap();
+        let map = detector
+            .infer(&nfbmr::frame::rgb_frame(&picture))
+            .unwrap()
+            .map;
+        (detector.config().feature_pooling, map.values)
+    };
+    let (pooling, format_3_map) = map(&format_3);
+    assert_eq!(pooling, 1);
+    assert_eq!(format_3_map, map(&unpooled).1);
+    assert_ne!(format_3_map, map(&pooled).1, "the pooling changes no map");
+
+    let even = dir.join("even.nfbmr");
+    let config = nfbmr::ModelConfig {
+        feature_pooling: 4,
+        ..model.config.clone()
+    };
+    let err = modelfile::write(&even, &config, &model.tensors).unwrap_err();
+    assert_mentions(&err.to_string(), &even, &["feature pooling 4"]);
 }
 
 #[test]

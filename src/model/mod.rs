@@ -70,6 +70,8 @@ pub(crate) struct Residuals {
 #[derive(Debug)]
 pub(crate) struct NfBmr<F = Flow> {
     scales: Vec<Scale<F>>,
+    /// The window features are averaged over before the LayerNorm (`ModelConfig::feature_pooling`).
+    feature_pooling: i64,
 }
 
 impl<F: nn::Module + Fold> NfBmr<F> {
@@ -79,11 +81,31 @@ impl<F: nn::Module + Fold> NfBmr<F> {
             .iter()
             .zip(features)
             .map(|(scale, feature)| {
-                let source = feature.apply(&scale.norm);
+                let source = self.source(scale, feature);
                 let target = source.apply(&scale.flow);
                 Domains { source, target }
             })
             .collect()
+    }
+
+    /// The source domain S of one scale's backbone features.
+    fn source(&self, scale: &Scale<F>, feature: &Tensor) -> Tensor {
+        let side = self.feature_pooling;
+        let pooled = if side > 1 {
+            let reach = side / 2;
+            // count_include_pad false: a border position averages the neighbours that exist.
+            feature.avg_pool2d(
+                [side, side],
+                [1, 1],
+                [reach, reach],
+                false,
+                false,
+                None::<i64>,
+            )
+        } else {
+            feature.shallow_clone()
+        };
+        pooled.apply(&scale.norm)
     }
 
     /// Mapping residuals for given domains; `train` switches the mappers' BatchNorm to batch statistics.
@@ -111,7 +133,10 @@ impl<F: nn::Module + Fold> NfBmr<F> {
                 norm: scale.norm,
             })
             .collect();
-        NfBmr { scales }
+        NfBmr {
+            scales,
+            feature_pooling: self.feature_pooling,
+        }
     }
 }
 
@@ -137,7 +162,10 @@ impl NfBmr {
                 ),
             })
             .collect();
-        NfBmr { scales }
+        NfBmr {
+            scales,
+            feature_pooling: config.feature_pooling,
+        }
     }
 
     /// Stage-1 objective: the flows' negative log-likelihood per dimension, summed over scales, of the source
@@ -149,7 +177,7 @@ impl NfBmr {
             .iter()
             .zip(features)
             .map(|(scale, feature)| {
-                let source = feature.apply(&scale.norm);
+                let source = self.source(scale, feature);
                 let source = if noise > 0.0 {
                     &source + source.randn_like() * noise
                 } else {

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use tch::{Device, nn};
 
-use crate::config::{FlowConfig, ModelConfig};
+use crate::config::{self, FlowConfig, ModelConfig};
 use crate::detector::Detector;
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
@@ -65,6 +65,8 @@ pub struct TrainOptions {
     /// Side of the square input the images are resized to.
     pub image_size: i64,
     pub flow: FlowConfig,
+    /// Side of the window each backbone feature is averaged over (`ModelConfig::feature_pooling`).
+    pub feature_pooling: i64,
     /// σ of the Gaussian noise added to the source domain while the flows train (0 = none).
     pub flow_noise: f64,
     pub flow_epochs: usize,
@@ -89,6 +91,7 @@ impl Default for TrainOptions {
             backbone: BackboneChoice::default(),
             image_size: 256,
             flow: FlowConfig::default(),
+            feature_pooling: 3,
             flow_noise: 0.0,
             flow_epochs: 40,
             mapper_epochs: 40,
@@ -172,6 +175,13 @@ pub fn train(
         return Err(Error::Input(
             "batch size must be positive and image size at least 32".into(),
         ));
+    }
+    if !config::feature_pooling_fits(options.feature_pooling) {
+        return Err(Error::Input(format!(
+            "feature pooling must be an odd window of 1 to {}, not {}",
+            config::MAX_FEATURE_POOLING,
+            options.feature_pooling
+        )));
     }
     let device = options.device.resolve()?;
     // Every random draw below (split, initialisation, batches) comes from the seeded global generator.

@@ -126,6 +126,7 @@ pub(super) fn initial_config(
         },
         image_size: options.image_size,
         scales,
+        feature_pooling: options.feature_pooling,
         flow: options.flow.clone(),
         backward_weight: 1.0,
         blur_sigma: options.blur_sigma,

@@ -15,6 +15,8 @@ pub fn tiny_options(image_size: i64, epochs: usize) -> TrainOptions {
         mapper_epochs: epochs,
         batch_size: 8,
         blur_sigma: 2.0,
+        // At 64–128 px the coarsest maps are 4×4 to 8×8, where a 3×3 window averages most of the map.
+        feature_pooling: 1,
         device: DeviceSpec::Cpu,
         seed: 7,
         ..TrainOptions::default()

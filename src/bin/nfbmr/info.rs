@@ -112,6 +112,10 @@ fn describe(args: &Args, file: &ModelFile, size: u64) {
             s.backward_residual_unit
         );
     }
+    match c.feature_pooling {
+        1 => println!("pooling      none"),
+        side => println!("pooling      features averaged over {side}x{side} positions"),
+    }
     println!(
         "flow         {} steps, hidden ratio {}, clamp {}",
         c.flow.steps, c.flow.hidden_ratio, c.flow.clamp

@@ -101,9 +101,13 @@ impl BackboneArgs {
     }
 }
 
-/// The flows' shape.
+/// What the flows read, and their shape.
 #[derive(clap::Args)]
 pub struct FlowArgs {
+    /// Side of the window each backbone feature is averaged over before the flows (odd; 1 for none): how
+    /// the texture is arranged around a position, which finds smears and abrasions (docs/quality.md)
+    #[arg(long, default_value_t = TrainOptions::default().feature_pooling, value_name = "N")]
+    feature_pooling: i64,
     /// Coupling steps per flow
     #[arg(long, default_value_t = TrainOptions::default().flow.steps)]
     flow_steps: usize,
@@ -114,6 +118,7 @@ pub struct FlowArgs {
 
 impl FlowArgs {
     pub fn apply(&self, options: &mut TrainOptions) {
+        options.feature_pooling = self.feature_pooling;
         options.flow.steps = self.flow_steps;
         options.flow.hidden_ratio = self.flow_hidden_ratio;
     }
