@@ -198,9 +198,9 @@ pub fn read(path: &Path) -> Result<ModelFile> {
 fn parse_config(json: &str) -> std::result::Result<ModelConfig, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("has an unreadable configuration: {e}"))?;
+    let readable = OLDEST_READABLE_FORMAT_VERSION as u64..=FORMAT_VERSION as u64;
     match value.get("format_version").and_then(|v| v.as_u64()) {
-        Some(v) if (OLDEST_READABLE_FORMAT_VERSION as u64..=FORMAT_VERSION as u64).contains(&v) => {
-        }
+        Some(v) if readable.contains(&v) => {}
         Some(v) => {
             return Err(format!(
                 "has format version {v}, which this build of nfbmr (reads versions \
