@@ -5,7 +5,7 @@
 #   scripts/gpu-bundle.sh pack TORCH_VERSION ARCHIVE   here, on a set-up checkout: builds the CLI, the plugin,
 #       the streams example and the engine tests against the PyPI wheel of the GPU machine's libtorch (e.g.
 #       2.11.0; tch's wrappers that it lacks are stubbed out, nfbmr uses none of them), and packs them with
-#       Debian's GStreamer libraries and plugins and the Lite0 weights (about 25 MB);
+#       Debian's GStreamer libraries and plugins and the weights of the default backbone, Lite1 (about 30 MB);
 #   scripts/gpu-bundle.sh run ARCHIVE [WORKDIR]        there, from a checkout holding the archive: unpacks it,
 #       points the loader at that machine's libtorch and runs scripts/gpu-check.sh.
 set -euo pipefail
@@ -87,7 +87,7 @@ stage() { # built-dir stage-dir
     done
     cp /usr/bin/gst-launch-1.0 /usr/bin/gst-inspect-1.0 \
         /usr/lib/x86_64-linux-gnu/gstreamer1.0/gstreamer-1.0/gst-plugin-scanner "$out/rt/bin/"
-    cp "${NFBMR_WEIGHTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nfbmr}/efficientnet-lite0.safetensors" \
+    cp "${NFBMR_WEIGHTS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/nfbmr}/efficientnet-lite1.safetensors" \
         "$out/rt/weights/"
     # Every library these need from Debian, but not the C runtime or libtorch, which the GPU machine has.
     local base='^(libc|libm|libpthread|libdl|librt|libutil|libresolv|libstdc\+\+|libgcc_s|ld-linux-x86-64)\.so'

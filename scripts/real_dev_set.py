@@ -14,9 +14,16 @@ Two sets (docs/quality.md, *Real photographs*):
   100 training and 60 held-out frames, from a band of about ten frames' worth of distinct surface: for
   false-alarm rates and for differences the small set cannot resolve.
 
+Calibration frames, for checking a threshold calibrated on parts the model has not seen
+(scripts/calibration_check.py): the held-out band is split into a left and a right half with a gap between
+them, and frames are cut from each half alone. A threshold calibrated on one half's frames is checked on the
+held-out frames that lie wholly in the other half, so that calibration and check never share surface. They
+are drawn after all the other frames, which therefore do not depend on them.
+
 Usage: real_dev_set.py OUT_DIR [SET]   (SET: photos-512)
-Writes OUT_DIR/<material>/good/frame-NNNN.png and OUT_DIR/test-share, the share of each material's frames
-held out (for `nfbmr synth --from … --test-share`).
+Writes OUT_DIR/<material>/good/frame-NNNN.png, OUT_DIR/<material>/calibration-{left,right}/frame-NNNN.png,
+OUT_DIR/<material>/held-out-sides (each held-out frame's name and half: left, right or middle) and
+OUT_DIR/test-share, the share of each material's frames held out (for `nfbmr synth --from … --test-share`).
 """
 
 import io
@@ -64,6 +71,8 @@ class DevSet:
     test: int
     # Frame side as a share of the photograph's shorter side.
     side: float
+    # Calibration frames cut from each half of the held-out band.
+    calibration: int = 30
 
 
 def ufoai(member, rows=(0.0, 1.0)):
@@ -102,24 +111,60 @@ SETS = {
 }
 
 
-def frames(photo, dev_set, rng):
-    """Lit crops of the photograph (float RGB in [0, 1]), the training region's first."""
+def lit_crop(photo, y, x, side, rng):
+    """The crop at (y, x) under its own light: a gain and a gentle linear gradient."""
+    yy, xx = np.mgrid[0:side, 0:side] / side - 0.5
+    angle = rng.uniform(0, 2 * np.pi)
+    gradient = rng.uniform(0.0, 0.08) * (np.cos(angle) * xx + np.sin(angle) * yy)
+    light = rng.uniform(0.92, 1.08) * (1.0 + gradient)
+    return photo[y : y + side, x : x + side] * light[..., None]
+
+
+def crops(photo, rng, side, rows, columns, count):
+    """`count` lit crops at random positions within rows × columns, with their column."""
+    (top, bottom), (left, right) = rows, columns
+    if bottom - top < side or right - left < side:
+        raise SystemExit(f"a {bottom - top}×{right - left} region is smaller than a {side}-pixel frame")
+    for _ in range(count):
+        y = rng.integers(top, bottom - side + 1)
+        x = rng.integers(left, right - side + 1)
+        yield lit_crop(photo, y, x, side, rng), x
+
+
+def side_of(x, side, halves):
+    """Which half of the held-out band a frame at column x lies wholly in, if either."""
+    (_, left_end), (right_start, _) = halves
+    if x + side <= left_end:
+        return "left"
+    return "right" if x >= right_start else "middle"
+
+
+def write_frames(photo, dev_set, rng, out):
+    """Training and held-out frames into out/good, calibration frames into out/calibration-*."""
     height, width, _ = photo.shape
     side = int(round(min(height, width) * dev_set.side))
-    train_bottom = int(height * TRAIN_HEIGHT)
-    test_top = int(height * (TRAIN_HEIGHT + GAP))
-    regions = [(0, train_bottom, dev_set.train), (test_top, height, dev_set.test)]
-    yy, xx = np.mgrid[0:side, 0:side] / side - 0.5
-    for top, bottom, count in regions:
-        if bottom - top < side:
-            raise SystemExit(f"a region of {bottom - top} rows is smaller than a {side}-pixel frame")
-        for _ in range(count):
-            y = rng.integers(top, bottom - side + 1)
-            x = rng.integers(0, width - side + 1)
-            angle = rng.uniform(0, 2 * np.pi)
-            gradient = rng.uniform(0.0, 0.08) * (np.cos(angle) * xx + np.sin(angle) * yy)
-            light = rng.uniform(0.92, 1.08) * (1.0 + gradient)
-            yield photo[y : y + side, x : x + side] * light[..., None]
+    band = (int(height * (TRAIN_HEIGHT + GAP)), height)
+    gap = int(round(width * GAP / 2))
+    halves = {"left": (0, width // 2 - gap), "right": (width // 2 + gap, width)}
+    good = list(crops(photo, rng, side, (0, int(height * TRAIN_HEIGHT)), (0, width), dev_set.train))
+    held_out = list(crops(photo, rng, side, band, (0, width), dev_set.test))
+    sides = []
+    for index, (frame, x) in enumerate(good + held_out):
+        name = f"frame-{index:04d}.png"
+        save(frame, os.path.join(out, "good", name))
+        if index >= dev_set.train:
+            sides.append(f"{name} {side_of(x, side, list(halves.values()))}\n")
+    with open(os.path.join(out, "held-out-sides"), "w") as listing:
+        listing.writelines(sides)
+    for half, columns in halves.items():
+        for index, (frame, _) in enumerate(crops(photo, rng, side, band, columns, dev_set.calibration)):
+            save(frame, os.path.join(out, f"calibration-{half}", f"frame-{index:04d}.png"))
+
+
+def save(frame, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pixels = np.clip(np.round(frame * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
 
 
 def main():
@@ -131,15 +176,12 @@ def main():
     with open(os.path.join(out, "test-share"), "w") as share:
         share.write(f"{dev_set.test / (dev_set.train + dev_set.test):.6f}\n")
     for number, (material, photograph) in enumerate(dev_set.materials.items()):
-        photo = photograph.load()
-        good = os.path.join(out, material, "good")
-        os.makedirs(good, exist_ok=True)
-        rng = np.random.default_rng(number)
-        for index, frame in enumerate(frames(photo, dev_set, rng)):
-            pixels = np.clip(np.round(frame * 255.0), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(os.path.join(good, f"frame-{index:04d}.png"))
+        write_frames(photograph.load(), dev_set, np.random.default_rng(number), os.path.join(out, material))
         source = f"{photograph.path}:{photograph.member}" if photograph.member else photograph.path
-        print(f"{material}: {dev_set.train} training and {dev_set.test} held-out frames from {source}")
+        print(
+            f"{material}: {dev_set.train} training, {dev_set.test} held-out and 2 × {dev_set.calibration}"
+            f" calibration frames from {source}"
+        )
 
 
 if __name__ == "__main__":

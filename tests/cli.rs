@@ -64,7 +64,11 @@ fn train_info_and_score_from_the_command_line() {
     let info = nfbmr(&["info", path(&model)]);
     assert!(info.status.success());
     let info = text(&info.stdout);
-    assert!(info.contains("efficientnet-lite0 at 64x64"), "{info}");
+    let backbone = nfbmr::train::DEFAULT_LITE;
+    assert!(
+        info.contains(&format!("{} at 64x64", backbone.id())),
+        "{info}"
+    );
     assert!(info.contains("7 images (+3 held out)"), "{info}");
     assert!(
         info.contains("features averaged over 3x3 positions"),
@@ -96,7 +100,7 @@ fn train_info_and_score_from_the_command_line() {
     }
     assert_eq!(
         json["scales"].as_array().unwrap().len(),
-        nfbmr::model::backbone::Lite::Lite0.default_taps().len()
+        backbone.default_taps().len()
     );
     let weight = json["backward-weight"].as_f64().unwrap();
     assert!(

@@ -22,16 +22,7 @@ const FIGURES: [&str; 6] = [
 ];
 
 fn nfbmr(args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_nfbmr"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::stdout_of(Command::new(env!("CARGO_BIN_EXE_nfbmr")).args(args))
 }
 
 /// Runs `nfbmr SUBCOMMAND --model MODEL --device cpu EXTRA…`.

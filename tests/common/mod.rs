@@ -60,6 +60,17 @@ pub fn untrained_model(image_size: i64) -> (Dataset, TrainedModel) {
     (data, model)
 }
 
+/// The command's stdout, once it has run and succeeded (its stderr is the failure message).
+pub fn stdout_of(command: &mut std::process::Command) -> String {
+    let output = command.output().expect("the command runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// `nfbmr train` of a 64 px model for one epoch on the CPU, with `extra` arguments.
 pub fn train_tiny(data: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_nfbmr"))

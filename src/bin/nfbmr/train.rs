@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use nfbmr::data;
 use nfbmr::model::backbone::Lite;
-use nfbmr::train::{BackboneChoice, TrainOptions};
+use nfbmr::train::{BackboneChoice, DEFAULT_LITE, TrainOptions};
 
 use crate::{DeviceArg, progress};
 
@@ -66,9 +66,10 @@ pub struct Args {
 /// The frozen network the model is trained on.
 #[derive(clap::Args)]
 pub struct BackboneArgs {
-    /// efficientnet-lite0, efficientnet-lite1 (deeper) or efficientnet-lite2 (deeper and wider; docs/quality.md
-    /// compares them), or torchscript:PATH for a TorchScript module returning a list of feature maps
-    #[arg(long, default_value = Lite::Lite0.id(), value_name = "NAME")]
+    /// efficientnet-lite1, efficientnet-lite0 (shallower, scores faster), efficientnet-lite2 (deeper and wider;
+    /// docs/quality.md compares them), or torchscript:PATH for a TorchScript module returning a list of
+    /// feature maps
+    #[arg(long, default_value = DEFAULT_LITE.id(), value_name = "NAME")]
     backbone: String,
     /// Backbone outputs used as feature scales: EfficientNet-Lite block indices (default: the last blocks
     /// of stages 1 to 4, 2,4,7,10 on Lite0 and 3,6,10,14 on Lite1 and Lite2), or indices into a

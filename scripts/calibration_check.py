@@ -1,0 +1,118 @@
+# SPDX-License-Identifier: MIT OR Apache-2.0
+"""Does a threshold calibrated on parts the model has not seen keep its false-alarm rate on new parts?
+
+The station's workflow (README, *Thresholds*), measured on a real-image development set: each material's
+model is calibrated with `nfbmr calibrate` on the calibration frames of one half of the held-out band, then
+the good held-out frames that lie wholly in the other half are scored with `nfbmr score`, and the other way
+round (scripts/real_dev_set.py writes the halves). Calibration and check never share surface, and neither
+shares any with training. The model's own threshold, fitted at training on its hold-out (views of the
+trained surface), is checked on the same frames for comparison. The models are not changed: each fold
+calibrates a copy.
+
+Usage: calibration_check.py PHOTOS MODELS [--false-alarm-rate R] [--json FILE] [--device D] [--nfbmr BIN]
+PHOTOS is real-dev-set.sh's OUT/photos; MODELS a folder of <material>.nfbmr (nfbmr benchmark's models/).
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+
+FOLDS = (("left", "right"), ("right", "left"))
+
+
+def wilson(flagged, total, z=1.96):
+    """95% Wilson interval of a rate."""
+    if total == 0:
+        return (0.0, 1.0)
+    rate = flagged / total
+    centre = (rate + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(rate * (1 - rate) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def flagged(args, model, frames):
+    """How many of the frames the model flags, and its threshold."""
+    command = [args.nfbmr, "score", "--json", "--device", args.device, "--model", model, *frames]
+    lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
+    verdicts = [json.loads(line) for line in lines]
+    return sum(verdict["is-anomaly"] for verdict in verdicts), verdicts[0]["threshold"]
+
+
+def calibrated_copy(args, model, frames_dir, workdir):
+    copy = os.path.join(workdir, os.path.basename(model))
+    shutil.copyfile(model, copy)
+    command = [args.nfbmr, "calibrate", "--model", copy, "--data", frames_dir, "--device", args.device]
+    command += ["--false-alarm-rate", str(args.false_alarm_rate)]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    return copy
+
+
+def check_material(args, material, model, workdir):
+    photos = os.path.join(args.photos, material)
+    with open(os.path.join(photos, "held-out-sides")) as listing:
+        sides = dict(line.split() for line in listing)
+    row = {"material": material, "frames": 0, "trained-threshold": 0, "calibrated-threshold": 0, "folds": []}
+    for calibration_half, checked_half in FOLDS:
+        frames = [os.path.join(photos, "good", name) for name, half in sides.items() if half == checked_half]
+        if not frames:
+            continue
+        calibrated = calibrated_copy(args, model, os.path.join(photos, f"calibration-{calibration_half}"), workdir)
+        trained_alarms, trained_threshold = flagged(args, model, frames)
+        calibrated_alarms, calibrated_threshold = flagged(args, calibrated, frames)
+        row["frames"] += len(frames)
+        row["trained-threshold"] += trained_alarms
+        row["calibrated-threshold"] += calibrated_alarms
+        row["folds"].append(
+            {
+                "calibrated-on": calibration_half,
+                "frames": len(frames),
+                "trained-threshold": [trained_threshold, trained_alarms],
+                "calibrated-threshold": [calibrated_threshold, calibrated_alarms],
+            }
+        )
+    return row
+
+
+def rate(count, total):
+    low, high = wilson(count, total)
+    return f"{count} ({100 * count / max(total, 1):.1f}%, {100 * low:.1f}–{100 * high:.1f}%)"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos")
+    parser.add_argument("models")
+    parser.add_argument("--false-alarm-rate", type=float, default=0.01)
+    parser.add_argument("--json")
+    parser.add_argument("--device", default="cpu")
+    default_nfbmr = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release", "nfbmr")
+    parser.add_argument("--nfbmr", default=default_nfbmr)
+    args = parser.parse_args()
+    materials = sorted(
+        name for name in os.listdir(args.photos) if os.path.isfile(os.path.join(args.models, f"{name}.nfbmr"))
+    )
+    if not materials:
+        raise SystemExit(f"no <material>.nfbmr in {args.models} matches a material of {args.photos}")
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for material in materials:
+            rows.append(check_material(args, material, os.path.join(args.models, f"{material}.nfbmr"), workdir))
+    total = {key: sum(row[key] for row in rows) for key in ("frames", "trained-threshold", "calibrated-threshold")}
+    print(f"false alarms on good held-out frames, target {args.false_alarm_rate:g} (count, rate, 95% interval)")
+    print(f"{'material':<20} {'frames':>6}  {'trained threshold':<24} calibrated on the other half")
+    for row in rows + [dict(total, material="all")]:
+        print(
+            f"{row['material']:<20} {row['frames']:>6}  {rate(row['trained-threshold'], row['frames']):<24}"
+            f" {rate(row['calibrated-threshold'], row['frames'])}"
+        )
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"target-false-alarm-rate": args.false_alarm_rate, "materials": rows, "all": total}, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
