@@ -24,7 +24,7 @@ use crate::modelfile;
 use backbone::FrozenBackbone;
 
 /// The backbone a model trains on unless told otherwise: on real photographs Lite1 ranks defects better
-/// than Lite0 for 1.15× the time (docs/quality.md, *Ninth measurement*).
+/// than Lite0, and scores a frame in 1.15× its time on a CPU (docs/quality.md, *Ninth measurement*).
 pub const DEFAULT_LITE: Lite = Lite::Lite1;
 
 /// Which frozen network defines the source domain.
