@@ -35,11 +35,12 @@ def wilson(flagged, total, z=1.96):
 
 
 def flagged(args, model, frames):
-    """How many of the frames the model flags, and its threshold."""
+    """The names of the frames the model flags, and its threshold."""
     command = [args.nfbmr, "score", "--json", "--device", args.device, "--model", model, *frames]
     lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
     verdicts = [json.loads(line) for line in lines]
-    return sum(verdict["is-anomaly"] for verdict in verdicts), verdicts[0]["threshold"]
+    names = [os.path.basename(verdict["image"]) for verdict in verdicts if verdict["is-anomaly"]]
+    return names, verdicts[0]["threshold"]
 
 
 def calibrated_copy(args, model, frames_dir, workdir):
@@ -61,19 +62,14 @@ def check_material(args, material, model, workdir):
         if not frames:
             continue
         calibrated = calibrated_copy(args, model, os.path.join(photos, f"calibration-{calibration_half}"), workdir)
-        trained_alarms, trained_threshold = flagged(args, model, frames)
-        calibrated_alarms, calibrated_threshold = flagged(args, calibrated, frames)
+        fold = {"calibrated-on": calibration_half, "frames": len(frames)}
         row["frames"] += len(frames)
-        row["trained-threshold"] += trained_alarms
-        row["calibrated-threshold"] += calibrated_alarms
-        row["folds"].append(
-            {
-                "calibrated-on": calibration_half,
-                "frames": len(frames),
-                "trained-threshold": [trained_threshold, trained_alarms],
-                "calibrated-threshold": [calibrated_threshold, calibrated_alarms],
-            }
-        )
+        for key, scorer in (("trained-threshold", model), ("calibrated-threshold", calibrated)):
+            names, threshold = flagged(args, scorer, frames)
+            row[key] += len(names)
+            # The threshold, how many frames it flags, and which.
+            fold[key] = [threshold, len(names), names]
+        row["folds"].append(fold)
     return row
 
 

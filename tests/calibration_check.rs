@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `scripts/calibration_check.py` (docs/quality.md, *Calibration frames*) on a tiny model: each half of the
-//! held-out frames is counted at the threshold `nfbmr calibrate` sets on the other half's calibration frames,
-//! frames straddling the middle are left out, and the model itself is left as it was.
+//! held-out frames is counted and named at the threshold `nfbmr calibrate` sets on the other half's
+//! calibration frames, frames straddling the middle are left out, and the model itself is left as it was.
 
 mod common;
 
@@ -58,23 +58,17 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
     let left = [&data.good[0..2], &data.defective[0..1]].concat();
     let right = [&data.good[2..4], &data.defective[1..2]].concat();
     let good = part.join("good");
-    let sides: String = [
+    let (mut sides, mut names, mut first) = (String::new(), Vec::new(), 0);
+    for (images, side) in [
         (&left, "left"),
         (&right, "right"),
         (&data.good[4..5].to_vec(), "middle"),
-    ]
-    .iter()
-    .scan(0, |first, (images, side)| {
-        let names = frames(images, &good, *first);
-        *first += images.len();
-        Some(
-            names
-                .iter()
-                .map(|name| format!("{name} {side}\n"))
-                .collect::<String>(),
-        )
-    })
-    .collect();
+    ] {
+        let side_names = frames(images, &good, first);
+        first += images.len();
+        sides.extend(side_names.iter().map(|name| format!("{name} {side}\n")));
+        names.push(side_names);
+    }
     fs::write(part.join("held-out-sides"), sides).unwrap();
     // Calibrated on views of the trained surface on the left, on defective frames on the right.
     frames(&data.train[0..6], &part.join("calibration-left"), 0);
@@ -106,12 +100,12 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
         .config
         .thresholds
         .image;
-    let mut calibrated_thresholds = Vec::new();
+    let (mut calibrated_thresholds, mut named) = (Vec::new(), 0);
     for fold in material["folds"].as_array().unwrap() {
-        let checked = if fold["calibrated-on"] == "left" {
-            &right
+        let (checked, checked_names) = if fold["calibrated-on"] == "left" {
+            (&right, &names[1])
         } else {
-            &left
+            (&left, &names[0])
         };
         let scores = raw_scores(&model, checked);
         for (key, expected_threshold) in [
@@ -125,11 +119,19 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
                     "{threshold} against {expected}"
                 );
             }
-            let flagged = scores.iter().filter(|&&score| score >= threshold).count();
-            assert_eq!(fold[key][1], flagged, "{key} of {fold}");
+            let flagged: Vec<&String> = checked_names
+                .iter()
+                .zip(&scores)
+                .filter(|&(_, &score)| score >= threshold)
+                .map(|(name, _)| name)
+                .collect();
+            assert_eq!(fold[key][1], flagged.len(), "{key} of {fold}");
+            assert_eq!(fold[key][2], serde_json::json!(flagged), "{key} of {fold}");
+            named += flagged.len();
         }
         calibrated_thresholds.push(fold["calibrated-threshold"][0].as_f64().unwrap());
     }
     assert_eq!(calibrated_thresholds.len(), 2);
     assert_ne!(calibrated_thresholds[0], calibrated_thresholds[1]);
+    assert!(named > 0, "some frame is flagged and named");
 }
