@@ -12,8 +12,8 @@ figures.
 
 Runs in its own venv (scripts/anomalib-side-by-side.sh makes it); never used by the element or the CLI.
 
-Usage: anomalib_side_by_side.py DATA MODELS OUT.json [--seeds N] [--fastflow-epochs N] [--coreset SHARE]
-                                [--classes A,B] [--run FastFlow,PatchCore]
+Usage: anomalib_side_by_side.py DATA MODELS OUT.json [--seeds N] [--first-seed S] [--fastflow-epochs N]
+                                [--coreset SHARE] [--classes A,B] [--run FastFlow,PatchCore]
   DATA    the dataset root: MVTec AD (category/train/good, category/test/<kind>, category/ground_truth/<kind>)
           or DAGM 2007 (ClassN/Train and ClassN/Test, each with Label/Labels.txt and the masks)
   MODELS  the nfbmr models, one per category (MODELS/<category>.nfbmr: nfbmr benchmark's models/)
@@ -204,7 +204,9 @@ def main():
     parser.add_argument("data")
     parser.add_argument("models")
     parser.add_argument("out")
-    parser.add_argument("--seeds", type=int, default=1, help="training seeds 0 to N - 1")
+    parser.add_argument("--seeds", type=int, default=1, help="how many training seeds")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the first training seed, so that runs of other seeds add to earlier ones")
     parser.add_argument("--fastflow-epochs", type=int, default=40, help="as nfbmr's flow stage")
     parser.add_argument("--coreset", type=float, default=0.01,
                         help="PatchCore's memory share (anomalib's default 0.1 takes 25 min a model on 2 cores; "
@@ -233,7 +235,7 @@ def main():
         category_dir = os.path.join(args.data, category)
         train = train_split(category_dir)
         split = test_split(category_dir)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             fits = {"FastFlow": lambda: fastflow(reference, inputs, train, args.fastflow_epochs, seed),
                     "PatchCore": lambda: patchcore(reference, inputs, train, args.coreset, seed)}
             for name in chosen:

@@ -6,8 +6,9 @@ model is calibrated with `nfbmr calibrate` on the calibration frames of one half
 the good held-out frames that lie wholly in the other half are scored with `nfbmr score`, and the other way
 round (scripts/real_dev_set.py writes the halves). Calibration and check never share surface, and neither
 shares any with training. The model's own threshold, fitted at training on its hold-out (views of the
-trained surface), is checked on the same frames for comparison. The models are not changed: each fold
-calibrates a copy.
+trained surface), is checked on the same frames for comparison. Last, calibrate gets both halves' frames as
+two batches and says whether one half scores above what the other allows: would a station that calibrated on
+both have been warned? The models are not changed: each calibration is of a copy.
 
 Usage: calibration_check.py PHOTOS MODELS [--false-alarm-rate R] [--json FILE] [--device D] [--nfbmr BIN]
 PHOTOS is real-dev-set.sh's OUT/photos; MODELS a folder of <material>.nfbmr (nfbmr benchmark's models/).
@@ -43,13 +44,30 @@ def flagged(args, model, frames):
     return names, verdicts[0]["threshold"]
 
 
-def calibrated_copy(args, model, frames_dir, workdir):
+def calibrate_copy(args, model, batches, workdir):
+    """A copy of the model calibrated on the batches (folders); the copy and what calibrate printed."""
     copy = os.path.join(workdir, os.path.basename(model))
     shutil.copyfile(model, copy)
-    command = [args.nfbmr, "calibrate", "--model", copy, "--data", frames_dir, "--device", args.device]
+    command = [args.nfbmr, "calibrate", "--model", copy, "--device", args.device]
     command += ["--false-alarm-rate", str(args.false_alarm_rate)]
-    subprocess.run(command, check=True, capture_output=True, text=True)
-    return copy
+    for batch in batches:
+        command += ["--data", batch]
+    return copy, subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def halves_that_differ(args, model, photos, workdir):
+    """Both halves' calibration frames given to calibrate as two batches: the halves it finds to differ from
+    the other, each with [flagged, frames, chance] at the other half's threshold."""
+    halves = [os.path.join(photos, f"calibration-{half}") for half, _ in FOLDS]
+    _, printed = calibrate_copy(args, model, halves, workdir)
+    table = printed.split("each batch against the threshold calibrated on the others:\n", 1)[1]
+    differing = {}
+    for line in table.splitlines()[1:]:
+        images, flagged, _, chance, source = line.split(None, 4)
+        if source.endswith("(differs)"):
+            half = os.path.basename(source.removesuffix("(differs)").strip()).removeprefix("calibration-")
+            differing[half] = [int(flagged), int(images), float(chance)]
+    return differing
 
 
 def check_material(args, material, model, workdir):
@@ -61,7 +79,7 @@ def check_material(args, material, model, workdir):
         frames = [os.path.join(photos, "good", name) for name, half in sides.items() if half == checked_half]
         if not frames:
             continue
-        calibrated = calibrated_copy(args, model, os.path.join(photos, f"calibration-{calibration_half}"), workdir)
+        calibrated, _ = calibrate_copy(args, model, [os.path.join(photos, f"calibration-{calibration_half}")], workdir)
         fold = {"calibrated-on": calibration_half, "frames": len(frames)}
         row["frames"] += len(frames)
         for key, scorer in (("trained-threshold", model), ("calibrated-threshold", calibrated)):
@@ -70,6 +88,7 @@ def check_material(args, material, model, workdir):
             # The threshold, how many frames it flags, and which.
             fold[key] = [threshold, len(names), names]
         row["folds"].append(fold)
+    row["halves-that-differ"] = halves_that_differ(args, model, photos, workdir)
     return row
 
 
@@ -99,11 +118,13 @@ def main():
             rows.append(check_material(args, material, os.path.join(args.models, f"{material}.nfbmr"), workdir))
     total = {key: sum(row[key] for row in rows) for key in ("frames", "trained-threshold", "calibrated-threshold")}
     print(f"false alarms on good held-out frames, target {args.false_alarm_rate:g} (count, rate, 95% interval)")
-    print(f"{'material':<20} {'frames':>6}  {'trained threshold':<24} calibrated on the other half")
+    print(f"{'material':<20} {'frames':>6}  {'trained threshold':<24} {'calibrated on the other half':<28} "
+          "halves calibrate finds to differ")
     for row in rows + [dict(total, material="all")]:
+        differing = ", ".join(row.get("halves-that-differ", {})) or "-"
         print(
             f"{row['material']:<20} {row['frames']:>6}  {rate(row['trained-threshold'], row['frames']):<24}"
-            f" {rate(row['calibrated-threshold'], row['frames'])}"
+            f" {rate(row['calibrated-threshold'], row['frames']):<28} {differing}"
         )
     if args.json:
         with open(args.json, "w") as out:

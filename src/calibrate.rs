@@ -21,6 +21,10 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{TailFit, Thresholds};
 use crate::error::{Error, Result};
 
+mod batches;
+
+pub use batches::{BatchCheck, check_batches};
+
 /// Critical value of the Anderson–Darling statistic (small-sample corrected) for a Gumbel distribution with
 /// both parameters estimated by maximum likelihood, at the 1% level (Stephens, 1977; as scipy's `anderson`):
 /// above it, the good scores do not follow the tail model and the threshold's rate is not to be trusted.
@@ -29,6 +33,9 @@ const ANDERSON_DARLING_CRITICAL_1_PERCENT: f64 = 1.038;
 /// Simulated calibrations behind the threshold's allowance for the fit: their Monte Carlo error moves the
 /// expected rate by about 5% of itself with 10 scores, less with more.
 const SIMULATED_CALIBRATIONS: usize = 4000;
+
+/// The standard Gumbel law, from which every other is a shift and a stretch.
+const STANDARD: Gumbel = Gumbel { mu: 0.0, beta: 1.0 };
 
 /// A Gumbel (maximum) distribution with location `mu` and scale `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -121,12 +128,7 @@ pub fn thresholds_for(scores: &[f64], false_alarm_rate: f64) -> Result<Threshold
             "false-alarm rate must be between 0 and 1, got {false_alarm_rate}"
         )));
     }
-    let fit = Gumbel::fit(scores).ok_or_else(|| {
-        Error::Data(format!(
-            "calibration needs at least 2 good images with differing scores, got {}",
-            scores.len()
-        ))
-    })?;
+    let fit = fitted(scores)?;
     let scales = scales_above_location(scores.len(), false_alarm_rate);
     let threshold = fit.mu + fit.beta * scales;
     let anderson_darling = fit.anderson_darling(scores);
@@ -152,39 +154,67 @@ pub fn thresholds_for(scores: &[f64], false_alarm_rate: f64) -> Result<Threshold
     })
 }
 
+/// The Gumbel fit to good scores, or why there is none.
+fn fitted(scores: &[f64]) -> Result<Gumbel> {
+    Gumbel::fit(scores).ok_or_else(|| {
+        Error::Data(format!(
+            "calibration needs at least 2 good images with differing scores, got {}",
+            scores.len()
+        ))
+    })
+}
+
 /// Where the threshold lies, in scales β above the fitted location μ, so that the false-alarm rate expected
-/// over calibrations on `n` good scores is `rate`. Gumbel laws form a location-scale family, so a fit's
-/// (μ̂ − μ)/β and β̂/β depend on n alone: simulating calibrations from the standard law gives the answer
-/// for every law, once, deterministically. Tends to the fitted quantile's −ln(−ln(1 − rate)) as n grows.
+/// over calibrations on `n` good scores is `rate`. Tends to the fitted quantile's −ln(−ln(1 − rate)) as n
+/// grows.
 pub fn scales_above_location(n: usize, rate: f64) -> f64 {
-    let standard = Gumbel { mu: 0.0, beta: 1.0 };
-    let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
-    let fits: Vec<Gumbel> = (0..SIMULATED_CALIBRATIONS)
-        .filter_map(|_| {
-            let scores: Vec<f64> = (0..n).map(|_| standard.sample(&mut rng)).collect();
-            Gumbel::fit(&scores)
-        })
-        .collect();
-    let expected_rate = |scales: f64| {
-        let sum: f64 = fits
-            .iter()
-            .map(|fit| standard.exceedance(fit.mu + fit.beta * scales))
-            .sum();
-        sum / fits.len() as f64
-    };
-    // The expected rate falls as the threshold rises; with two or three scores it may stay above the
-    // target far out, and the search stops at its upper end.
-    let plug_in = standard.quantile_exceeded_with(rate);
-    let (mut low, mut high) = (plug_in - 10.0, plug_in + 40.0);
-    for _ in 0..64 {
-        let middle = 0.5 * (low + high);
-        if expected_rate(middle) > rate {
-            low = middle;
-        } else {
-            high = middle;
-        }
+    SimulatedCalibrations::new(n).scales_for(rate)
+}
+
+/// Gumbel fits to `n` draws of the standard law, many times over. Gumbel laws form a location-scale family,
+/// so a fit's (μ̂ − μ)/β and β̂/β depend on n alone: what these calibrations do holds for every law, and is
+/// computed once, deterministically.
+pub(crate) struct SimulatedCalibrations {
+    fits: Vec<Gumbel>,
+}
+
+impl SimulatedCalibrations {
+    pub(crate) fn new(n: usize) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
+        let fits = (0..SIMULATED_CALIBRATIONS)
+            .filter_map(|_| {
+                let scores: Vec<f64> = (0..n).map(|_| STANDARD.sample(&mut rng)).collect();
+                Gumbel::fit(&scores)
+            })
+            .collect();
+        SimulatedCalibrations { fits }
     }
-    0.5 * (low + high)
+
+    /// The share of new scores each calibration's threshold μ̂ + scales·β̂ lets through.
+    pub(crate) fn exceedances(&self, scales: f64) -> impl Iterator<Item = f64> + '_ {
+        self.fits
+            .iter()
+            .map(move |fit| STANDARD.exceedance(fit.mu + fit.beta * scales))
+    }
+
+    /// The scales above location at which the rate expected over these calibrations is `rate`.
+    pub(crate) fn scales_for(&self, rate: f64) -> f64 {
+        let expected_rate =
+            |scales: f64| self.exceedances(scales).sum::<f64>() / self.fits.len() as f64;
+        // The expected rate falls as the threshold rises; with two or three scores it may stay above the
+        // target far out, and the search stops at its upper end.
+        let plug_in = STANDARD.quantile_exceeded_with(rate);
+        let (mut low, mut high) = (plug_in - 10.0, plug_in + 40.0);
+        for _ in 0..64 {
+            let middle = 0.5 * (low + high);
+            if expected_rate(middle) > rate {
+                low = middle;
+            } else {
+                high = middle;
+            }
+        }
+        0.5 * (low + high)
+    }
 }
 
 #[cfg(test)]

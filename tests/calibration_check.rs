@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `scripts/calibration_check.py` (docs/quality.md, *Calibration frames*) on a tiny model: each half of the
 //! held-out frames is counted and named at the threshold `nfbmr calibrate` sets on the other half's
-//! calibration frames, frames straddling the middle are left out, and the model itself is left as it was.
+//! calibration frames, frames straddling the middle are left out, the model itself is left as it was, and
+//! calibrate, given both halves as batches, finds the one that differs.
 
 mod common;
 
@@ -134,4 +135,19 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
     assert_eq!(calibrated_thresholds.len(), 2);
     assert_ne!(calibrated_thresholds[0], calibrated_thresholds[1]);
     assert!(named > 0, "some frame is flagged and named");
+
+    // Given both halves as two batches, calibrate finds the defective half above what the other allows,
+    // and the other half within what it allows.
+    let differing = material["halves-that-differ"].as_object().unwrap();
+    assert_eq!(
+        differing.keys().collect::<Vec<_>>(),
+        ["right"],
+        "{differing:?}"
+    );
+    let [flagged, frames, chance] = differing["right"].as_array().unwrap().as_slice() else {
+        panic!("{differing:?}")
+    };
+    assert_eq!(frames, 6);
+    assert!(flagged.as_u64().unwrap() >= 3, "{flagged}");
+    assert!(chance.as_f64().unwrap() < 0.01, "{chance}");
 }
