@@ -200,13 +200,22 @@ fn eval_figures_match_the_scores_in_every_layout() {
         assert!((a - b).abs() < 1e-6, "{key}: {a} vs {b}");
     }
 
-    // Calibration from good images: a rarer false alarm needs a higher threshold, and the model says how
-    // its threshold was set.
+    calibration_from_good_images(&root, &model, &dagm_json, dir.path());
+}
+
+/// Calibration from good images: a rarer false alarm needs a higher threshold, the model says how its
+/// threshold was set, and batches are checked against each other.
+fn calibration_from_good_images(
+    root: &Path,
+    model: &Path,
+    dagm_json: &serde_json::Value,
+    dir: &Path,
+) {
     let threshold = |rate: &str| -> f64 {
         let data = ["--data", root.to_str().unwrap(), "--class", "Class2"];
         with_model(
             "calibrate",
-            &model,
+            model,
             &[&data[..], &["--false-alarm-rate", rate]].concat(),
         );
         let info = nfbmr(&["info", "--json", model.to_str().unwrap()]);
@@ -230,9 +239,9 @@ fn eval_figures_match_the_scores_in_every_layout() {
     let (loose, strict) = (threshold("0.2"), threshold("0.001"));
     assert!(strict > loose, "{strict} vs {loose}");
     let recalibrated = eval_json(
-        &model,
+        model,
         &["--data", root.to_str().unwrap(), "--class", "Class2"],
-        &dir.path().join("c.json"),
+        &dir.join("c.json"),
     );
     assert_eq!(recalibrated["threshold"].as_f64().unwrap(), strict);
     assert_eq!(
@@ -242,6 +251,27 @@ fn eval_figures_match_the_scores_in_every_layout() {
     assert_eq!(
         recalibrated["image-auroc"], dagm_json["image-auroc"],
         "thresholds do not change scores"
+    );
+
+    // Batches, here the same images twice: each is checked against the other, and the model says so.
+    let root = root.to_str().unwrap();
+    let printed = with_model(
+        "calibrate",
+        model,
+        &["--data", root, "--data", root, "--class", "Class2"],
+    );
+    assert_eq!(
+        printed.matches("Class2, good training images").count(),
+        2,
+        "{printed}"
+    );
+    assert!(!printed.contains("(differs)"), "{printed}");
+    let info: serde_json::Value =
+        serde_json::from_str(&nfbmr(&["info", "--json", model.to_str().unwrap()])).unwrap();
+    let method = info["thresholds"]["method"].as_str().unwrap();
+    assert!(
+        method.ends_with("; 2 batches, 0 of them above what the others allow"),
+        "{method}"
     );
 }
 
