@@ -4,8 +4,8 @@
 # (scripts/anomalib_side_by_side.py), in a venv of their own (.venv-anomalib, made on first use, sharing
 # the set-up venv's torch). Then `nfbmr eval … --peers OUT.json` or `nfbmr benchmark … --peers OUT.json`
 # shows them beside nfbmr's figures.
-# Usage: scripts/anomalib-side-by-side.sh DATA MODELS OUT.json [--seeds N] [--fastflow-epochs N] [--coreset SHARE]
-#        [--classes A,B] [--run FastFlow,PatchCore]
+# Usage: scripts/anomalib-side-by-side.sh DATA MODELS OUT.json [--seeds N] [--first-seed S] [--fastflow-epochs N]
+#        [--coreset SHARE] [--classes A,B] [--run FastFlow,PatchCore]
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n '3,8p' "$0" >&2; exit 2; }
 here="$(dirname "${BASH_SOURCE[0]}")"
