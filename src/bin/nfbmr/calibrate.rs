@@ -77,9 +77,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             eprintln!(
                 "warning: {} of the {} good images of {source} score at or above the threshold the other \
                  batches give ({:.4}); were its parts like theirs, that would happen with a chance of \
-                 {:.1e}. The batches differ more than one threshold allows for: calibrate on more \
+                 {}. The batches differ more than one threshold allows for: calibrate on more \
                  batches, or look for defects in that one",
-                check.flagged, check.images, check.threshold, check.chance
+                check.flagged,
+                check.images,
+                check.threshold,
+                readable(check.chance)
             );
         }
     }
@@ -118,8 +121,20 @@ fn print_batches(sources: &[String], checks: &[calibrate::BatchCheck]) {
     for (source, check) in sources.iter().zip(checks) {
         let verdict = if check.differs() { "  (differs)" } else { "" };
         println!(
-            "  {:>6}  {:>7}  {:>9.4}  {:>7.1e}  {source}{verdict}",
-            check.images, check.flagged, check.threshold, check.chance
+            "  {:>6}  {:>7}  {:>9.4}  {:>7}  {source}{verdict}",
+            check.images,
+            check.flagged,
+            check.threshold,
+            readable(check.chance)
         );
+    }
+}
+
+/// A chance with two decimals, or in scientific notation when it is smaller than they show.
+fn readable(chance: f64) -> String {
+    if chance >= 0.01 {
+        format!("{chance:.2}")
+    } else {
+        format!("{chance:.1e}")
     }
 }
