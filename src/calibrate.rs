@@ -174,12 +174,12 @@ pub fn scales_above_location(n: usize, rate: f64) -> f64 {
 /// Gumbel fits to `n` draws of the standard law, many times over. Gumbel laws form a location-scale family,
 /// so a fit's (μ̂ − μ)/β and β̂/β depend on n alone: what these calibrations do holds for every law, and is
 /// computed once, deterministically.
-pub(crate) struct SimulatedCalibrations {
+struct SimulatedCalibrations {
     fits: Vec<Gumbel>,
 }
 
 impl SimulatedCalibrations {
-    pub(crate) fn new(n: usize) -> Self {
+    fn new(n: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(n as u64);
         let fits = (0..SIMULATED_CALIBRATIONS)
             .filter_map(|_| {
@@ -191,14 +191,14 @@ impl SimulatedCalibrations {
     }
 
     /// The share of new scores each calibration's threshold μ̂ + scales·β̂ lets through.
-    pub(crate) fn exceedances(&self, scales: f64) -> impl Iterator<Item = f64> + '_ {
+    fn exceedances(&self, scales: f64) -> impl Iterator<Item = f64> + '_ {
         self.fits
             .iter()
             .map(move |fit| STANDARD.exceedance(fit.mu + fit.beta * scales))
     }
 
     /// The scales above location at which the rate expected over these calibrations is `rate`.
-    pub(crate) fn scales_for(&self, rate: f64) -> f64 {
+    fn scales_for(&self, rate: f64) -> f64 {
         let expected_rate =
             |scales: f64| self.exceedances(scales).sum::<f64>() / self.fits.len() as f64;
         // The expected rate falls as the threshold rises; with two or three scores it may stay above the
