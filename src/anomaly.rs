@@ -203,7 +203,9 @@ impl AnomalyMap {
     }
 
     /// Visits rows `rows` of [`AnomalyMap::resized`] in order without holding the whole resized map, so
-    /// that drawing over a large frame costs one row of memory.
+    /// that drawing over a large frame costs a few rows of memory. Each map row is widened once and
+    /// every frame row between two of them mixed from the widened pair: a frame has several rows per map
+    /// row, and mixing two rows is contiguous work where widening is not.
     pub fn for_each_resized_row(
         &self,
         width: usize,
@@ -212,17 +214,32 @@ impl AnomalyMap {
         mut visit: impl FnMut(usize, &[f32]),
     ) {
         let columns = bilinear_taps(width, self.width);
-        let mut between_rows = vec![0.0; self.width];
+        let widen = |y: usize, wide: &mut [f32]| {
+            let source = &self.values[y * self.width..][..self.width];
+            for (value, &(x0, x1, fx)) in wide.iter_mut().zip(&columns) {
+                *value = source[x0] * (1.0 - fx) + source[x1] * fx;
+            }
+        };
+        // The map rows the last frame row lay between, widened.
+        let mut between: Option<(usize, usize)> = None;
+        let (mut upper, mut lower) = (vec![0.0; width], vec![0.0; width]);
         let mut row = vec![0.0; width];
         let taps = bilinear_taps(height, self.height);
         for (y, &(y0, y1, fy)) in taps.iter().enumerate().take(rows.end).skip(rows.start) {
-            let top = &self.values[y0 * self.width..][..self.width];
-            let bottom = &self.values[y1 * self.width..][..self.width];
-            for ((value, &t), &b) in between_rows.iter_mut().zip(top).zip(bottom) {
-                *value = t * (1.0 - fy) + b * fy;
+            match between {
+                Some(pair) if pair == (y0, y1) => {}
+                Some((_, below)) if below == y0 => {
+                    std::mem::swap(&mut upper, &mut lower);
+                    widen(y1, &mut lower);
+                }
+                _ => {
+                    widen(y0, &mut upper);
+                    widen(y1, &mut lower);
+                }
             }
-            for (value, &(x0, x1, fx)) in row.iter_mut().zip(&columns) {
-                *value = between_rows[x0] * (1.0 - fx) + between_rows[x1] * fx;
+            between = Some((y0, y1));
+            for ((value, &top), &bottom) in row.iter_mut().zip(&upper).zip(&lower) {
+                *value = top * (1.0 - fy) + bottom * fy;
             }
             visit(y, &row);
         }

@@ -152,68 +152,85 @@ impl<'a> Canvas<'a> {
     }
 }
 
-/// A colour at an opacity for one surface: the byte offsets it changes in a pixel and the values it mixes
-/// in, premultiplied in fixed point (1/256 steps) so that mixing costs one multiply-add per byte: overlays
-/// are drawn on every frame of a live stream.
+/// Most bytes a pixel of any surface has.
+const MAX_PIXEL_BYTES: usize = 4;
+
+/// A colour at an opacity for one surface, as what it does to each byte of a pixel: byte `i` becomes
+/// `(byte · keep[i] + add[i] + 128) >> 8`, the colour premultiplied in fixed point (1/256 steps). Bytes the
+/// colour leaves alone (alpha, the other chroma) keep their value with `keep` 256 and `add` 0, so that every
+/// byte is mixed alike, without a branch: overlays are drawn on every frame of a live stream.
 #[derive(Clone, Copy)]
 struct Paint {
-    channels: [(usize, u32); 3],
-    count: usize,
-    /// Weight of the old value.
-    keep: u32,
+    keep: [u32; MAX_PIXEL_BYTES],
+    add: [u32; MAX_PIXEL_BYTES],
 }
 
 impl Paint {
+    /// Leaves every byte as it is.
+    const NONE: Paint = Paint {
+        keep: [256; MAX_PIXEL_BYTES],
+        add: [0; MAX_PIXEL_BYTES],
+    };
+
     fn new(colour: [u8; 3], alpha: f32, surface: Surface) -> Self {
         let weight = (alpha.clamp(0.0, 1.0) * 256.0).round() as u32;
-        let premultiplied = |value: f32| (value.round().clamp(0.0, 255.0) as u32) * weight;
-        let [r, g, b] = colour.map(f32::from);
-        let mut channels = [(0, 0); 3];
-        let mut count = 0;
-        let mut push = |offset: usize, value: f32| {
-            channels[count] = (offset, premultiplied(value));
-            count += 1;
+        let mut paint = Paint::NONE;
+        let mut set = |offset: usize, value: f32| {
+            paint.keep[offset] = 256 - weight;
+            paint.add[offset] = (value.round().clamp(0.0, 255.0) as u32) * weight;
         };
+        let [r, g, b] = colour.map(f32::from);
         match surface {
-            Surface::Packed(PixelLayout::GRAY8) => push(0, 0.299 * r + 0.587 * g + 0.114 * b),
+            Surface::Packed(PixelLayout::GRAY8) => set(0, 0.299 * r + 0.587 * g + 0.114 * b),
             Surface::Packed(layout) => {
                 for (offset, value) in layout.rgb.into_iter().zip([r, g, b]) {
-                    push(offset, value);
+                    set(offset, value);
                 }
             }
-            Surface::Luma(matrix) => push(0, matrix.yuv_of(colour)[0]),
+            Surface::Luma(matrix) => set(0, matrix.yuv_of(colour)[0]),
             Surface::Chroma { matrix, cb, cr, .. } => {
                 let [_, u, v] = matrix.yuv_of(colour);
                 for (offset, value) in [(cb, u), (cr, v)] {
                     if let Some(offset) = offset {
-                        push(offset, value);
+                        set(offset, value);
                     }
                 }
             }
         }
-        Paint {
-            channels,
-            count,
-            keep: 256 - weight,
+        paint
+    }
+
+    fn mix<const BYTES: usize>(&self, pixel: &mut [u8; BYTES]) {
+        for (i, byte) in pixel.iter_mut().enumerate() {
+            *byte = ((u32::from(*byte) * self.keep[i] + self.add[i] + 128) >> 8) as u8;
         }
     }
 }
 
-impl Canvas<'_> {
-    /// Mixes `paint` into `pixel`.
-    fn mix(pixel: &mut [u8], paint: &Paint) {
-        for &(offset, new) in &paint.channels[..paint.count] {
-            pixel[offset] = ((u32::from(pixel[offset]) * paint.keep + new + 128) >> 8) as u8;
-        }
+/// Mixes each paint into the next pixel of `row`, pixels of `BYTES` bytes.
+fn mix_pixels<'p, const BYTES: usize>(row: &mut [u8], paints: impl Iterator<Item = &'p Paint>) {
+    for (pixel, paint) in row.as_chunks_mut::<BYTES>().0.iter_mut().zip(paints) {
+        paint.mix(pixel);
     }
+}
 
+/// Mixes each paint into the next pixel of `row`, pixels of `bytes` bytes: the mixing unrolled for each
+/// pixel size.
+fn mix_row<'p>(row: &mut [u8], bytes: usize, paints: impl Iterator<Item = &'p Paint>) {
+    match bytes {
+        1 => mix_pixels::<1>(row, paints),
+        2 => mix_pixels::<2>(row, paints),
+        3 => mix_pixels::<3>(row, paints),
+        _ => mix_pixels::<MAX_PIXEL_BYTES>(row, paints),
+    }
+}
+
+impl Canvas<'_> {
     /// Mixes `paint` into pixels `columns` of row `y`.
     fn mix_span(&mut self, y: usize, columns: std::ops::Range<usize>, paint: &Paint) {
         let bytes = self.surface.bytes_per_pixel();
-        let row = &mut self.data[y * self.stride..][..self.width * bytes];
-        for pixel in row[columns.start * bytes..columns.end * bytes].chunks_exact_mut(bytes) {
-            Self::mix(pixel, paint);
-        }
+        let row = &mut self.data[y * self.stride..][columns.start * bytes..columns.end * bytes];
+        mix_row(row, bytes, std::iter::repeat(paint));
     }
 
     /// Blends the map over the picture. The map is sampled bilinearly at each pixel, so it may have any
@@ -226,27 +243,34 @@ impl Canvas<'_> {
         alpha: f32,
         only_above_threshold: bool,
     ) {
-        let paints: Vec<Paint> = lut
+        // The colormap's paints, then one that leaves a pixel as it is.
+        let mut paints: Vec<Paint> = lut
             .iter()
             .map(|&colour| Paint::new(colour, alpha, self.surface))
             .collect();
+        paints.push(Paint::NONE);
+        let (untouched, top) = (lut.len() as u16, (lut.len() - 1) as f32);
         let (width, height, stride) = (self.width, self.height, self.stride);
         let bytes = self.surface.bytes_per_pixel();
         // The threshold at the middle of the colormap, twice the threshold at its top.
-        let lut_steps_per_unit = (lut.len() - 1) as f32 / (2.0 * threshold);
+        let lut_steps_per_unit = top / (2.0 * threshold);
         let blend_band = |band: &mut [u8], rows: std::ops::Range<usize>| {
             let first = rows.start;
+            let mut indices = vec![0; width];
             map.for_each_resized_row(width, height, rows, |y, values| {
-                let row = &mut band[(y - first) * stride..][..width * bytes];
-                for (pixel, &value) in row.chunks_exact_mut(bytes).zip(values) {
-                    if only_above_threshold && value < threshold {
-                        continue;
-                    }
+                for (index, &value) in indices.iter_mut().zip(values) {
                     // Adding ½ and truncating rounds these non-negative values without a call to `round`.
-                    let index =
-                        (value * lut_steps_per_unit + 0.5).clamp(0.0, (lut.len() - 1) as f32);
-                    Self::mix(pixel, &paints[index as usize]);
+                    *index = (value * lut_steps_per_unit + 0.5).clamp(0.0, top) as u16;
                 }
+                if only_above_threshold {
+                    for (index, &value) in indices.iter_mut().zip(values) {
+                        if value < threshold {
+                            *index = untouched;
+                        }
+                    }
+                }
+                let row = &mut band[(y - first) * stride..][..width * bytes];
+                mix_row(row, bytes, indices.iter().map(|&i| &paints[usize::from(i)]));
             });
         };
         // A 1080p frame takes 30 ms on one core: large frames are blended in bands on several.

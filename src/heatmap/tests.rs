@@ -177,3 +177,37 @@ fn a_large_frame_blended_in_bands_is_the_map_resized_and_coloured_at_every_pixel
         );
     }
 }
+
+#[test]
+fn partial_opacity_mixes_each_colour_byte_and_leaves_the_others() {
+    // ARGB: the colour goes to bytes 1 to 3, byte 0 (alpha) keeps whatever it held.
+    let (width, height) = (37, 11);
+    let map = AnomalyMap::new(5, 3, (0..15).map(|i| i as f32 / 7.0).collect());
+    let lut = Colormap::Inferno.lut();
+    let original: Vec<u8> = (0..width * height * 4)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    let mut data = original.clone();
+    Canvas::packed(&mut data, width, height, PixelLayout::ARGB)
+        .blend_map(&map, 1.0, &lut, 0.3, false);
+    let weight = (0.3f32 * 256.0).round() as u32;
+    let resized = map.resized(width, height);
+    for (i, (&value, (pixel, before))) in resized
+        .values
+        .iter()
+        .zip(data.chunks_exact(4).zip(original.chunks_exact(4)))
+        .enumerate()
+    {
+        let colour = lut[(value * 127.5 + 0.5).clamp(0.0, 255.0) as usize];
+        let mixed = |old: u8, new: u8| {
+            ((u32::from(old) * (256 - weight) + u32::from(new) * weight + 128) >> 8) as u8
+        };
+        let expected = [
+            before[0],
+            mixed(before[1], colour[0]),
+            mixed(before[2], colour[1]),
+            mixed(before[3], colour[2]),
+        ];
+        assert_eq!(pixel, expected, "pixel {i}");
+    }
+}
