@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use crate::regions::label_components;
+use crate::regions::Components;
 
 /// Area under the ROC curve: the probability that a random positive scores above a random negative, ties
 /// counting one half (Mann–Whitney U with average ranks). `None` without both classes.
@@ -132,14 +132,13 @@ pub fn pro(samples: &[PixelSample<'_>], max_fpr: f64) -> Option<f64> {
     let mut sizes: Vec<usize> = Vec::new();
     let mut region_of = Vec::new();
     for sample in samples {
-        let (labels, count) = label_components(sample.mask, sample.width, sample.height);
+        let components = Components::of(sample.mask, sample.width);
         let base = sizes.len();
-        sizes.resize(base + count as usize, 0);
-        for &label in &labels {
-            if label > 0 {
-                sizes[base + label as usize - 1] += 1;
-            }
+        sizes.resize(base + components.count as usize, 0);
+        for ((_, columns), &component) in components.runs.iter().zip(&components.of_run) {
+            sizes[base + component as usize] += columns.len();
         }
+        let labels = components.labels(sample.width, sample.height);
         for (i, &label) in labels.iter().enumerate() {
             scores.push(sample.map[i]);
             good.push(label == 0);
