@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT OR Apache-2.0
-# Side by side, in one run, per frame size: the backbone alone and the whole detector (`nfbmr bench`), the
-# PyTorch eager reference of the same model file (scripts/eager_reference.py, set-up venv), and the element in
-# `videotestsrc ! nfbmr ! fakesink sync=false` with the heatmap overlay off and on, and the same pipeline with
-# `identity` for nfbmr (what making the frames costs). A pipeline's time per frame is
-# (t(1 + N frames) - t(1 frame)) / N, which cancels start-up and model load. Then N live 30 frames/s
-# cameras sharing one engine (plugin/examples/streams.rs): frames each stream delivered and their latency.
-# Usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]   (default: 200 frames, 640x480 1280x720)
-# Environment: DEVICE (auto), PRECISION (fp32), EAGER=0 skips the reference, STREAMS (1,4 on the CPU,
-# 1,4,16,50 on CUDA; empty skips them), STREAM_SIZE (1920x1080 on CUDA, else 640x480), SECONDS_PER_SETTING (8), MAX_BATCH (1,16).
+# Side by side, per frame size: the backbone alone and the whole detector (`nfbmr bench`), the PyTorch eager
+# reference of the same model file (scripts/eager_reference.py, set-up venv), and the element's own time per
+# frame in `videotestsrc ! nfbmr ! fakesink sync=false` with the heatmap overlay off and on (medians, from
+# GStreamer's latency tracer: scripts/element-times.sh). Each round measures every part within seconds of
+# the others, so that a host whose speed wanders (a shared VM) slows them alike: compare within a row.
+# Then N live 30 frames/s cameras sharing one engine (plugin/examples/streams.rs): frames each stream
+# delivered and their latency.
+# Usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]   (default: 100 frames, 640x480 1280x720)
+# Environment: DEVICE (auto), PRECISION (fp32), ROUNDS (3), EAGER=0 skips the reference, STREAMS (1,4 on the
+# CPU, 1,4,16,50 on CUDA; empty skips them), STREAM_SIZE (1920x1080 on CUDA, else 640x480),
+# SECONDS_PER_SETTING (8), MAX_BATCH (1,16).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 model="${1:?usage: scripts/bench-element.sh MODEL.nfbmr [FRAMES] [WxH ...]}"
-frames="${2:-200}"
+frames="${2:-100}"
 shift $(( $# >= 2 ? 2 : 1 ))
 sizes=("${@:-640x480}")
 [ $# -gt 0 ] || sizes=(640x480 1280x720)
@@ -29,20 +31,11 @@ case $("$nfbmr" bench --model "$model" --device "$device" --frames 1 --json | fi
 esac
 echo "device $device, precision $precision, $frames element frames per size"
 
-run() { # frames width height element -> seconds
-    local start end
-    start=$(date +%s.%N)
-    gst-launch-1.0 -q videotestsrc num-buffers="$1" ! "video/x-raw,format=RGB,width=$2,height=$3" \
-        ! $4 ! fakesink sync=false
-    end=$(date +%s.%N)
-    awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
-}
-
-pipeline_ms() { # width height element -> ms per frame
-    local one many
-    one=$(run 1 "$1" "$2" "$3")
-    many=$(run $((frames + 1)) "$1" "$2" "$3")
-    awk -v one="$one" -v many="$many" -v n="$frames" 'BEGIN { print (many - one) / n * 1000 }'
+element_ms() { # width height overlay -> the element's median ms per frame
+    "$NFBMR_ROOT/scripts/element-times.sh" videotestsrc num-buffers="$frames" \
+        ! "video/x-raw,format=RGB,width=$1,height=$2" \
+        ! nfbmr name=measured model="$model" device="$device" precision="$precision" overlay="$3" \
+        ! fakesink sync=false | awk '$1 == "measured" { print $5 }'
 }
 
 eager_ms() { # width height -> ms per frame, or nan
@@ -51,28 +44,35 @@ eager_ms() { # width height -> ms per frame, or nan
         --device "$device" | field eager-ms
 }
 
-element() { # overlay -> the element under test
-    echo "nfbmr model=$model device=$device precision=$precision overlay=$1"
-}
-
-printf "%-10s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n" size backbone detector eager "det/eager" \
-    overlay source element "+overlay" "det/elem"
+rows=$(mktemp)
+trap 'rm -f "$rows"' EXIT
+printf "%-6s %-10s %9s %9s %9s %9s %9s %9s %9s %8s\n" round size backbone detector eager "det/eager" \
+    overlay element "+overlay" "det/elem"
+for round in $(seq "${ROUNDS:-3}"); do
+    for size in "${sizes[@]}"; do
+        width=${size%x*}; height=${size#*x}
+        bench=$("$nfbmr" bench --model "$model" --device "$device" --precision "$precision" \
+            --width "$width" --height "$height" --frames 50 --json)
+        eager=$(eager_ms "$width" "$height")
+        plain=$(element_ms "$width" "$height" false)
+        drawn=$(element_ms "$width" "$height" true)
+        awk -v r="$round" -v s="$size" -v b="$(field backbone-ms <<<"$bench")" -v d="$(field full-ms <<<"$bench")" \
+            -v o="$(field overlay-ms <<<"$bench")" -v g="$eager" -v e="$plain" -v v="$drawn" \
+            'BEGIN { printf "%-6s %-10s %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.2f %8.3f\n",
+                r, s, b, d, g, d / g, o, e, v, d / e }'
+    done
+done | tee "$rows"
+# A round the host slowed down in the middle of gives one wild ratio; the median of the rounds does not.
 for size in "${sizes[@]}"; do
-    width=${size%x*}; height=${size#*x}
-    bench=$("$nfbmr" bench --model "$model" --device "$device" --precision "$precision" \
-        --width "$width" --height "$height" --frames 50 --json)
-    eager=$(eager_ms "$width" "$height")
-    source=$(pipeline_ms "$width" "$height" identity)
-    plain=$(pipeline_ms "$width" "$height" "$(element false)")
-    drawn=$(pipeline_ms "$width" "$height" "$(element true)")
-    awk -v s="$size" -v b="$(field backbone-ms <<<"$bench")" -v d="$(field full-ms <<<"$bench")" \
-        -v o="$(field overlay-ms <<<"$bench")" -v g="$eager" -v c="$source" -v e="$plain" -v v="$drawn" \
-        'BEGIN { printf "%-10s %9.2f %9.2f %9.2f %9.3f %9.2f %9.2f %9.2f %9.2f %8.3f\n",
-            s, b, d, g, d / g, o, c, e, v, d / (e - c) }'
+    awk -v s="$size" '$2 == s { eager[++n] = $6; element[n] = $10 }
+        function median(v, n,    i, j, t) {
+            for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+            return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+        END { printf "%-6s %-10s %29s %9.3f %29s %8.3f\n", "median", s, "", median(eager, n), "", median(element, n) }' "$rows"
 done
-echo "(milliseconds per frame. det/eager: the detector's time over eager PyTorch's. source: the same pipeline"
-echo " with identity for nfbmr, making and moving the frames. det/elem: the element's frame rate, the source's"
-echo " time taken out, over the detector's. overlay: blending the heatmap alone, on the CPU)"
+echo "(milliseconds per frame, medians. det/eager: the detector's time over eager PyTorch's. overlay: blending"
+echo " the heatmap alone, on the CPU. element: the element's time per frame in the pipeline, from the frame's"
+echo " arrival to its leaving with its verdict. det/elem: the element's frame rate over the detector's)"
 
 streams="${STREAMS-$([ "$on_gpu" = 1 ] && echo 1,4,16,50 || echo 1,4)}"
 [ -n "$streams" ] || exit 0

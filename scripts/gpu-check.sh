@@ -79,19 +79,12 @@ for precision in fp32 fp16; do
 done
 
 step "one live 1080p camera under GStreamer's latency tracer: time spent in each element"
-GST_PLUGIN_PATH="$NFBMR_ROOT/target/release${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}" GST_DEBUG_NO_COLOR=1 \
-    GST_TRACERS='latency(flags=element)' GST_DEBUG=GST_TRACER:7 gst-launch-1.0 -q \
-    videotestsrc is-live=true pattern=ball num-buffers=300 \
+"$NFBMR_ROOT/scripts/element-times.sh" videotestsrc is-live=true pattern=ball num-buffers=300 \
     ! video/x-raw,format=RGB,width=1920,height=1080,framerate=30/1 \
-    ! nfbmr model="$model" device=cuda ! fakesink sync=false 2>&1 \
-    | sed -n 's/.*element-latency, .*element=(string)\([^,]*\),.*time=(guint64)\([0-9][0-9]*\).*/\1 \2/p' \
-    | sort -k1,1 -k2,2n | awk '{ t[$1] = t[$1] " " $2; n[$1]++ }
-        END { for (e in n) { split(substr(t[e], 2), v, " ");
-              printf "%-14s %4d frames, median %7.2f ms, max %7.2f ms\n", e, n[e], v[int((n[e] + 1) / 2)] / 1e6,
-                  v[n[e]] / 1e6 } }'
+    ! nfbmr model="$model" device=cuda ! fakesink sync=false
 
 step "side by side: backbone, detector, eager PyTorch and the element, overlay off and on"
-DEVICE=cuda STREAMS='' "$NFBMR_ROOT/scripts/bench-element.sh" "$model" 300 640x480 1280x720 1920x1080
+DEVICE=cuda STREAMS= ROUNDS=1 "$NFBMR_ROOT/scripts/bench-element.sh" "$model" 300 640x480 1280x720 1920x1080
 
 step "tests, on CUDA where the test does not name the CPU"
 if command -v cargo >/dev/null; then
