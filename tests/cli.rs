@@ -180,9 +180,14 @@ fn train_info_and_score_from_the_command_line() {
     assert!(bench.status.success(), "{}", text(&bench.stderr));
     let bench: serde_json::Value = serde_json::from_slice(&bench.stdout).unwrap();
     assert_eq!(bench["frame"], serde_json::json!([120, 80]));
-    for key in ["backbone-ms", "full-ms", "overlay-ms"] {
+    for key in ["staging-ms", "backbone-ms", "full-ms", "overlay-ms"] {
         assert!(bench[key].as_f64().unwrap() > 0.0, "{key}: {bench}");
     }
+    let ms = |key: &str| bench[key].as_f64().unwrap();
+    assert!(
+        ms("staging-ms") < ms("backbone-ms"),
+        "staging is part of the backbone's figure: {bench}"
+    );
 }
 
 #[test]
