@@ -26,23 +26,6 @@ fn frames(images: &[PathBuf], dir: &Path, first: usize) -> Vec<String> {
         .collect()
 }
 
-/// Raw scores of the images under the model, from `nfbmr score --json`.
-fn raw_scores(model: &Path, images: &[PathBuf]) -> Vec<f64> {
-    let out = common::stdout_of(
-        Command::new(env!("CARGO_BIN_EXE_nfbmr"))
-            .args(["score", "--json", "--device", "cpu", "--model"])
-            .arg(model)
-            .args(images),
-    );
-    out.lines()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["raw-score"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect()
-}
-
 #[test]
 fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
     let data = common::dataset(Texture::Grain, 64, 12, 8);
@@ -77,7 +60,7 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
 
     let report = data.dir.path().join("check.json");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/calibration_check.py");
-    common::stdout_of(
+    common::cli::stdout_of(
         Command::new("python3")
             .arg(script)
             .arg(data.dir.path().join("photos"))
@@ -108,7 +91,7 @@ fn each_half_is_checked_at_the_threshold_calibrated_on_the_other() {
         } else {
             (&left, &names[0])
         };
-        let scores = raw_scores(&model, checked);
+        let scores = common::cli::raw_scores(&model, checked);
         for (key, expected_threshold) in [
             ("trained-threshold", Some(trained_threshold)),
             ("calibrated-threshold", None),

@@ -53,7 +53,7 @@ fn train_info_and_score_from_the_command_line() {
     }
     let model = data.dir.path().join("part.nfbmr");
     // The folder-layout root is accepted: its good/ subfolder is used.
-    let train = common::train_tiny(data.dir.path(), &model, &["--hold-out", "0.25"]);
+    let train = common::cli::train_tiny(data.dir.path(), &model, &["--hold-out", "0.25"]);
     assert!(train.status.success(), "{}", text(&train.stderr));
     assert!(
         text(&train.stderr).contains("on 10 good images"),
@@ -195,7 +195,7 @@ fn a_larger_lite_backbone_trains_and_scores() {
     let data = common::dataset(Texture::Grain, 96, 4, 1);
     let good_dir = good_folder(&data);
     let model = data.dir.path().join("lite2.nfbmr");
-    let train = common::train_tiny(
+    let train = common::cli::train_tiny(
         &good_dir,
         &model,
         &["--backbone", "efficientnet-lite2", "--hold-out", "0"],
@@ -265,7 +265,7 @@ fn errors_are_readable() {
     );
 
     let data = common::dataset(Texture::FineNoise, 64, 3, 0);
-    let out = common::train_tiny(data.dir.path(), &missing, &["--feature-pooling", "4"]);
+    let out = common::cli::train_tiny(data.dir.path(), &missing, &["--feature-pooling", "4"]);
     assert!(
         text(&out.stderr).contains("feature pooling must be an odd window of 1 to 9, not 4"),
         "{}",
@@ -377,7 +377,7 @@ fn a_model_carrying_torchscript_runs_only_with_allow_code() {
     let backbone = nfbmr::weights::cache_dir().join("reference/efficientnet-lite0-taps.pt");
     let model = data.dir.path().join("scripted.nfbmr");
     let torchscript = format!("torchscript:{}", path(&backbone));
-    let train = common::train_tiny(data.dir.path(), &model, &["--backbone", &torchscript]);
+    let train = common::cli::train_tiny(data.dir.path(), &model, &["--backbone", &torchscript]);
     assert!(train.status.success(), "{}", text(&train.stderr));
 
     let info = text(&nfbmr(&["info", path(&model)]).stdout);

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use common::{models, watch};
+use common::models;
+use common::observe::watch;
 use nfbmr::model::backbone::Lite;
 use nfbmr::train::BackboneChoice;
 

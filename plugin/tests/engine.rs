@@ -21,29 +21,14 @@ struct Scored {
 
 /// Plays `pipeline` to the end and returns the verdicts each element posted, in order.
 fn verdicts(pipeline: &gst::Pipeline) -> HashMap<String, Vec<Scored>> {
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut by_element: HashMap<String, Vec<Scored>> = HashMap::new();
-    for message in bus.iter_timed(gst::ClockTime::from_seconds(60)) {
-        match message.view() {
-            gst::MessageView::Element(element) => {
-                let structure = element.structure().unwrap();
-                if structure.name() != "nfbmr" {
-                    continue;
-                }
-                let source = message.src().unwrap().name().to_string();
-                by_element.entry(source).or_default().push(Scored {
-                    pts: structure.get::<u64>("timestamp").unwrap(),
-                    raw_score: structure.get("raw-score").unwrap(),
-                    is_anomaly: structure.get("is-anomaly").unwrap(),
-                });
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(err) => panic!("{err:?}"),
-            _ => {}
-        }
+    for (source, verdict) in common::observe::nfbmr_messages(pipeline) {
+        by_element.entry(source).or_default().push(Scored {
+            pts: verdict.get::<u64>("timestamp").unwrap(),
+            raw_score: verdict.get("raw-score").unwrap(),
+            is_anomaly: verdict.get("is-anomaly").unwrap(),
+        });
     }
-    pipeline.set_state(gst::State::Null).unwrap();
     by_element
 }
 
@@ -130,23 +115,8 @@ fn a_model_swap_on_one_element_leaves_the_others_their_engine() {
         pipeline.by_name("a").unwrap(),
         pipeline.by_name("b").unwrap(),
     );
-    let frames = |element: &gst::Element| {
-        let count = Arc::new(Mutex::new(Vec::<String>::new()));
-        let seen = Arc::clone(&count);
-        element
-            .static_pad("src")
-            .unwrap()
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(meta) = info
-                    .buffer()
-                    .and_then(|b| gstnfbmr::NfbmrMeta::from_buffer(b))
-                {
-                    seen.lock().unwrap().push(meta.model_id);
-                }
-                gst::PadProbeReturn::Ok
-            });
-        count
-    };
+    let frames =
+        |element: &gst::Element| common::observe::Arrivals::at(&element.static_pad("src").unwrap());
     let (seen_a, seen_b) = (frames(&a), frames(&b));
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -163,10 +133,7 @@ fn a_model_swap_on_one_element_leaves_the_others_their_engine() {
         "a has an engine of its own"
     );
     assert_eq!(engine_users(&pipeline, "b"), 1, "b keeps the old one");
-    let (ids_a, ids_b) = (
-        seen_a.lock().unwrap().clone(),
-        seen_b.lock().unwrap().clone(),
-    );
+    let (ids_a, ids_b) = (seen_a.model_ids(), seen_b.model_ids());
     assert_eq!(ids_a.last(), Some(&second_id));
     assert!(
         ids_b.iter().all(|id| *id == first_id),
@@ -174,7 +141,7 @@ fn a_model_swap_on_one_element_leaves_the_others_their_engine() {
     );
     let before = ids_b.len();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(seen_b.lock().unwrap().len() > before, "b goes on scoring");
+    assert!(seen_b.model_ids().len() > before, "b goes on scoring");
     assert!(
         pipeline
             .bus()
@@ -341,42 +308,6 @@ fn each_precision_has_its_own_engine_and_half_precisions_score_close_to_fp32() {
     }
 }
 
-/// What reached the sink: each buffer's PTS, and its raw score and `inferred` when it has a meta. A flush
-/// reaching the sink empties the record, so that it keeps what came after the last seek.
-type Arrivals = Arc<Mutex<Vec<(u64, Option<(f64, bool)>)>>>;
-
-fn record_arrivals(pipeline: &gst::Pipeline) -> Arrivals {
-    let arrivals = Arrivals::default();
-    let seen = Arc::clone(&arrivals);
-    let pad = pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap();
-    pad.add_probe(
-        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
-        move |_, info| {
-            match &info.data {
-                Some(gst::PadProbeData::Buffer(buffer)) => {
-                    let meta = gstnfbmr::NfbmrMeta::from_buffer(buffer)
-                        .map(|meta| (meta.raw_score, meta.inferred));
-                    seen.lock()
-                        .unwrap()
-                        .push((buffer.pts().unwrap().nseconds(), meta));
-                }
-                Some(gst::PadProbeData::Event(event))
-                    if event.type_() == gst::EventType::FlushStop =>
-                {
-                    seen.lock().unwrap().clear()
-                }
-                _ => {}
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
-    arrivals
-}
-
 #[test]
 fn frames_in_flight_keep_order_and_meta_and_all_reach_eos() {
     let dir = tempfile::tempdir().unwrap();
@@ -387,9 +318,9 @@ fn frames_in_flight_keep_order_and_meta_and_all_reach_eos() {
              ! nfbmr model={} inference-interval=3 {properties} ! fakesink name=sink",
             model.display()
         ));
-        let arrivals = record_arrivals(&pipeline);
+        let arrivals = common::observe::Arrivals::at_sink(&pipeline);
         verdicts(&pipeline);
-        arrivals.lock().unwrap().clone()
+        arrivals.get()
     };
     let one_at_a_time = run("");
     let mut in_flight = Vec::new();
@@ -406,10 +337,12 @@ fn frames_in_flight_keep_order_and_meta_and_all_reach_eos() {
     assert_eq!(in_flight.len(), 20, "every frame out before EOS");
     for (frame, (got, expected)) in in_flight.iter().zip(&one_at_a_time).enumerate() {
         assert_eq!(got.0, expected.0, "frame {frame} in order");
-        let ((score, inferred), (expected_score, expected_inferred)) =
-            (got.1.unwrap(), expected.1.unwrap());
-        assert_eq!(inferred, expected_inferred, "frame {frame}");
-        assert!(common::same_score(score, expected_score), "frame {frame}");
+        let (meta, expected) = (got.1.as_ref().unwrap(), expected.1.as_ref().unwrap());
+        assert_eq!(meta.inferred, expected.inferred, "frame {frame}");
+        assert!(
+            common::same_score(meta.raw_score, expected.raw_score),
+            "frame {frame}"
+        );
     }
 }
 
@@ -422,7 +355,7 @@ fn a_flushing_seek_with_frames_in_flight_loses_no_frame_or_meta() {
          ! nfbmr model={} frames-in-flight=4 ! fakesink name=sink sync=false",
         model.display()
     ));
-    let arrivals = record_arrivals(&pipeline);
+    let arrivals = common::observe::Arrivals::at_sink(&pipeline);
     pipeline.set_state(gst::State::Paused).unwrap();
     pipeline.state(gst::ClockTime::from_seconds(30)).0.unwrap();
     pipeline
@@ -437,7 +370,7 @@ fn a_flushing_seek_with_frames_in_flight_loses_no_frame_or_meta() {
         .unwrap();
     pipeline.state(gst::ClockTime::from_seconds(30)).0.unwrap();
     let scored = verdicts(&pipeline);
-    let arrivals = arrivals.lock().unwrap().clone();
+    let arrivals = arrivals.get();
     let expected: Vec<u64> = (30..60)
         .map(|n| {
             gst::ClockTime::SECOND

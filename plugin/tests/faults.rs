@@ -113,7 +113,7 @@ fn results_location_never_writes_over_a_surprise() {
 #[test]
 fn a_full_disk_stops_the_results_file_not_the_inspection() {
     let pipeline = inspect(5, &models().first, "results-location=/dev/full");
-    let seen = common::watch(&pipeline);
+    let seen = common::observe::watch(&pipeline);
     let (error, warnings) = play(&pipeline);
     assert_eq!(error, None);
     assert_eq!(seen.frames(), 5);
@@ -212,7 +212,7 @@ fn large_frames(count: usize) -> (gst::Pipeline, gst_app::AppSrc) {
 fn end_of_stream_or_a_stop_during_an_inference() {
     // The end of the stream waits for the frames before it: each leaves with its verdict.
     let (pipeline, appsrc) = large_frames(3);
-    let seen = common::watch(&pipeline);
+    let seen = common::observe::watch(&pipeline);
     appsrc.end_of_stream().unwrap();
     assert_eq!(play(&pipeline).0, None);
     assert_eq!(seen.frames(), 3);
@@ -220,7 +220,7 @@ fn end_of_stream_or_a_stop_during_an_inference() {
     // A stop while a frame is being scored returns, and the element starts again.
     for _ in 0..3 {
         let (pipeline, _appsrc) = large_frames(4);
-        let seen = common::watch(&pipeline);
+        let seen = common::observe::watch(&pipeline);
         pipeline.set_state(gst::State::Playing).unwrap();
         std::thread::sleep(Duration::from_millis(30));
         pipeline.set_state(gst::State::Null).unwrap();

@@ -83,28 +83,17 @@ fn results_reach_the_bus_and_the_json_lines_file() {
     let dir = tempfile::tempdir().unwrap();
     let results = dir.path().join("results.jsonl");
     let pipeline = five_frames("width=96,height=64", "", &results);
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
     let mut scores = Vec::new();
-    for message in bus.iter_timed(gst::ClockTime::from_seconds(120)) {
-        match message.view() {
-            gst::MessageView::Element(e) if e.structure().is_some_and(|s| s.name() == "nfbmr") => {
-                let s = e.structure().unwrap();
-                let score: f64 = s.get("score").unwrap();
-                let raw: f64 = s.get("raw-score").unwrap();
-                let threshold: f64 = s.get("threshold").unwrap();
-                assert!((score - raw / threshold).abs() < 1e-9);
-                assert_eq!(s.get::<bool>("is-anomaly").unwrap(), score >= 1.0);
-                assert!(s.get::<gst::ClockTime>("running-time").is_ok());
-                assert!(s.get::<gst::Array>("regions").is_ok());
-                scores.push(score);
-            }
-            gst::MessageView::Eos(_) => break,
-            gst::MessageView::Error(e) => panic!("{}", e.error()),
-            _ => {}
-        }
+    for (_, s) in common::observe::nfbmr_messages(&pipeline) {
+        let score: f64 = s.get("score").unwrap();
+        let raw: f64 = s.get("raw-score").unwrap();
+        let threshold: f64 = s.get("threshold").unwrap();
+        assert!((score - raw / threshold).abs() < 1e-9);
+        assert_eq!(s.get::<bool>("is-anomaly").unwrap(), score >= 1.0);
+        assert!(s.get::<gst::ClockTime>("running-time").is_ok());
+        assert!(s.get::<gst::Array>("regions").is_ok());
+        scores.push(score);
     }
-    pipeline.set_state(gst::State::Null).unwrap();
     assert_eq!(scores.len(), 5);
     let lines = frame_lines(&results);
     assert_eq!(lines.len(), 5);

@@ -161,7 +161,7 @@ fn outage_run(dir: &Path, publish: &str) -> Outage {
         &results,
         &format!("broker={} {publish}", broker.url()),
     );
-    let seen = common::watch(&pipeline);
+    let seen = common::observe::watch(&pipeline);
     let dropped = dropped_on_the_bus(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     std::thread::sleep(Duration::from_millis(2500));

@@ -2,6 +2,7 @@
 //! Tiny generated data and tiny, quickly trained models shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod cli;
 mod tiny;
 
 use std::path::{Path, PathBuf};
@@ -58,29 +59,4 @@ pub fn untrained_model(image_size: i64) -> (Dataset, TrainedModel) {
     options.hold_out = 0.0;
     let model = train_quietly(&data.train, &options);
     (data, model)
-}
-
-/// The command's stdout, once it has run and succeeded (its stderr is the failure message).
-pub fn stdout_of(command: &mut std::process::Command) -> String {
-    let output = command.output().expect("the command runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// `nfbmr train` of a 64 px model for one epoch on the CPU, with `extra` arguments.
-pub fn train_tiny(data: &Path, model: &Path, extra: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_nfbmr"))
-        .arg("train")
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(model)
-        .args(["--device", "cpu", "--image-size", "64", "--epochs", "1"])
-        .args(extra)
-        .output()
-        .expect("nfbmr runs")
 }

@@ -7,11 +7,11 @@
 pub mod tiny;
 
 pub mod broker;
+pub mod observe;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use gst::prelude::*;
@@ -176,39 +176,6 @@ pub fn next_warning(bus: &gst::Bus) -> String {
         unreachable!()
     };
     w.debug().map(|d| d.to_string()).unwrap_or_default()
-}
-
-/// What left a pipeline's element `sink` with a verdict: how many frames, and the model id of the last.
-pub struct Seen {
-    pub frames: Arc<AtomicU64>,
-    pub model: Arc<Mutex<String>>,
-}
-
-impl Seen {
-    pub fn frames(&self) -> u64 {
-        self.frames.load(Ordering::Relaxed)
-    }
-}
-
-pub fn watch(pipeline: &gst::Pipeline) -> Seen {
-    let seen = Seen {
-        frames: Arc::default(),
-        model: Arc::default(),
-    };
-    let (frames, model) = (Arc::clone(&seen.frames), Arc::clone(&seen.model));
-    let pad = pipeline
-        .by_name("sink")
-        .unwrap()
-        .static_pad("sink")
-        .unwrap();
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(meta) = info.buffer().and_then(|b| NfbmrMeta::from_buffer(b)) {
-            frames.fetch_add(1, Ordering::Relaxed);
-            *model.lock().unwrap() = meta.model_id;
-        }
-        gst::PadProbeReturn::Ok
-    });
-    seen
 }
 
 pub const RGB: &str = "video/x-raw,format=RGB,width=64,height=48,framerate=30/1";
