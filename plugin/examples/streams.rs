@@ -120,19 +120,21 @@ fn run(
             seen
         })
         .collect();
-    pipeline.set_state(gst::State::Playing)?;
     let bus = pipeline.bus().expect("a pipeline has a bus");
-    let deadline = warm_up + gst::ClockTime::from_seconds(args.seconds);
-    let error = bus.timed_pop_filtered(
-        Some(gst::ClockTime::from_nseconds(deadline.nseconds())),
-        &[gst::MessageType::Error],
-    );
+    let started = pipeline.set_state(gst::State::Playing);
+    // A refused start waits no longer than the element takes to post why; a run, to its end.
+    let deadline = match started {
+        Ok(_) => warm_up + gst::ClockTime::from_seconds(args.seconds),
+        Err(_) => gst::ClockTime::from_seconds(5),
+    };
+    let error = bus.timed_pop_filtered(deadline, &[gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null)?;
     if let Some(message) = error
         && let gst::MessageView::Error(err) = message.view()
     {
         return Err(format!("{} ({:?})", err.error(), err.debug()).into());
     }
+    started?;
     std::thread::sleep(Duration::from_millis(200));
     Ok(latencies)
 }
@@ -150,13 +152,13 @@ fn report(args: &Args, streams: usize, max_batch: u32, latencies: &[Latencies]) 
         .iter()
         .filter(|&&ms| ms > args.deadline_ms as f64)
         .count();
+    // Milliseconds at quantile `q` of all frames; none when no frame came through.
     let at = |q: f64| {
         all.get(((all.len() as f64 - 1.0) * q) as usize)
-            .copied()
-            .unwrap_or(f64::NAN)
+            .map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}ms"))
     };
     println!(
-        "{streams:>7} {max_batch:>9} {expected:>9} {fewest:>10} {late:>10} {:>7.1}ms {:>7.1}ms {:>7.1}ms",
+        "{streams:>7} {max_batch:>9} {expected:>9} {fewest:>10} {late:>10} {:>9} {:>9} {:>9}",
         at(0.5),
         at(0.99),
         at(1.0)
