@@ -7,7 +7,8 @@
 #       2.11.0; tch's wrappers that it lacks are stubbed out, nfbmr uses none of them), and packs them with
 #       Debian's GStreamer libraries and plugins and the weights of the default backbone, Lite1 (about 30 MB);
 #   scripts/gpu-bundle.sh run ARCHIVE [WORKDIR]        there, from a checkout holding the archive: unpacks it,
-#       points the loader at that machine's libtorch and runs scripts/gpu-check.sh.
+#       points the loader at that machine's libtorch and runs scripts/gpu-check.sh (REHEARSAL=1 rehearses it
+#       on a CPU machine with that torch, see gpu-check.sh).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -122,5 +123,5 @@ run() {
 case "${1:-}" in
     pack) pack "${2:?TORCH_VERSION}" "$(realpath -m "${3:?ARCHIVE}")" ;;
     run) shift && run "$(realpath "${1:?ARCHIVE}")" "${@:2}" ;;
-    *) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//' && exit 2 ;;
+    *) sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//' && exit 2 ;;
 esac
