@@ -30,9 +30,11 @@ SERVE_PORT="${SERVE_PORT:-}"
 
 [ -f "$model" ] || { echo "inspect-rtsp.sh: model $model does not exist" >&2; exit 1; }
 
-# Video only, no stand-in picture during an outage (nothing but the camera's frames is scored), and
-# retrying for as long as the station runs.
-source_fragment="fallbacksrc uri=$uri enable-audio=false enable-dummy=false retry-timeout=18446744073709551614"
+# Video only, no stand-in picture during an outage (nothing but the camera's frames is scored), retrying
+# for as long as the station runs, and the camera's end of stream taken as a drop: rtspsrc ends the stream
+# when a camera says goodbye (RTCP BYE) or when its connection closes and cannot be opened again at once.
+source_fragment="fallbacksrc uri=$uri enable-audio=false enable-dummy=false restart-on-eos=true \
+    retry-timeout=18446744073709551614"
 served=""
 if [ -n "$SERVE_PORT" ]; then
     udp_port="${SERVE_UDP_PORT:-$((SERVE_PORT + 1))}"

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! An IP camera that drops, as a station meets it: inspect-rtsp.sh against a real RTSP server on loopback
 //! (nfbmr-rtsp-serve, gst-rtsp-server, H.264), unreachable at start-up and then stopped and restarted ten
-//! times while the inspection runs. The pipeline never exits, reports every outage, scores again within a
-//! bounded time after each restart, and re-serves its annotated stream over RTSP.
+//! times while the inspection runs, or ending its stream. The pipeline never exits, reports every outage,
+//! scores again within a bounded time after each restart, and re-serves its annotated stream over RTSP.
 
 mod common;
 #[path = "../../serve/tests/common/mod.rs"]
 mod server;
 
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,15 +49,119 @@ impl Drop for Reaped {
     }
 }
 
-/// The camera, serving on `port` once this returns.
-fn start_camera(port: u16) -> Reaped {
+/// The camera, serving on `port` once this returns; it ends its stream after `frames` when given.
+fn start_camera(port: u16, frames: Option<u32>) -> Reaped {
     let binary = common::profile_dir().join("nfbmr-rtsp-serve");
     assert!(
         binary.is_file(),
         "{} is built by `cargo test --workspace`",
         binary.display()
     );
-    Reaped(server::serve(&binary, port, &server::camera_launch("ball", 96, 64)).0)
+    Reaped(
+        server::serve(
+            &binary,
+            port,
+            &server::camera_launch("ball", 96, 64, frames),
+        )
+        .0,
+    )
+}
+
+/// GStreamer 1.22 (Debian 12) logs this critical when a probe written in Rust drops an event, as fallbacksrc
+/// drops the camera's end of stream under `restart-on-eos`: the binding takes the event and core then unrefs
+/// the empty slot (harmless; core checks since GStreamer 1.25.1, merge request 7493). The inspection runs
+/// without fatal warnings, and its output is checked for any other.
+const KNOWN_CRITICAL: &str = "gst_mini_object_unref: assertion 'mini_object != NULL' failed";
+
+/// inspect-rtsp.sh on the camera at `camera_port`, as a station runs it, with its results file and its
+/// output in a scratch folder.
+struct Inspection {
+    process: Reaped,
+    results: PathBuf,
+    log: PathBuf,
+}
+
+impl Inspection {
+    /// Re-serves the annotated stream on `serve_port` when given.
+    fn start(scratch: &Path, camera_port: u16, serve_port: Option<u16>) -> Self {
+        let results = scratch.join("results.jsonl");
+        let log = scratch.join("inspect.log");
+        let output = std::fs::File::create(&log).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/inspect-rtsp.sh");
+        let mut command = common::with_built_plugin(script, scratch);
+        command
+            .args([
+                format!("rtsp://127.0.0.1:{camera_port}/nfbmr").as_ref(),
+                models().first.as_os_str(),
+            ])
+            .env("DEVICE", "cpu")
+            .env("SINK", "fakesink")
+            .env("RESULTS", &results)
+            .env("G_DEBUG", "")
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            // Its own process group, which Ctrl-C signals as a whole.
+            .process_group(0);
+        if let Some(port) = serve_port {
+            command.env("SERVE_PORT", port.to_string());
+        }
+        Inspection {
+            process: Reaped(command.spawn().unwrap()),
+            results,
+            log,
+        }
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Polls `condition` on the results file every 50 ms until it holds, while the inspection keeps
+    /// running; a failure shows the inspection's output.
+    fn wait_for<T>(&mut self, what: &str, mut condition: impl FnMut(&Path) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.process.try_wait().unwrap() {
+                panic!(
+                    "the inspection exited ({status}) while waiting for {what}:\n{}",
+                    self.output()
+                );
+            }
+            if let Some(value) = condition(&self.results) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C, as a terminal sends it to the whole process group; returns once the inspection has stopped,
+    /// having logged no GLib warning or critical but the known one.
+    fn interrupt(&mut self) {
+        Command::new("kill")
+            .args(["-s", "INT", "--", &format!("-{}", self.process.id())])
+            .status()
+            .unwrap();
+        let stopped = Instant::now();
+        while self.process.try_wait().unwrap().is_none() {
+            assert!(
+                stopped.elapsed() < Duration::from_secs(30),
+                "Ctrl-C stops it"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let output = self.output();
+        let unexpected: Vec<&str> = output
+            .lines()
+            .filter(|line| line.contains("-CRITICAL **") || line.contains("-WARNING **"))
+            .filter(|line| !line.contains(KNOWN_CRITICAL))
+            .collect();
+        assert!(unexpected.is_empty(), "{unexpected:#?}");
+    }
 }
 
 /// The complete lines of the results file so far.
@@ -104,92 +208,27 @@ fn now() -> f64 {
         .as_secs_f64()
 }
 
-/// Polls `condition` every 50 ms until it holds, while the inspection keeps running; a failure shows the
-/// inspection's output (`log`).
-fn wait_for<T>(
-    inspection: &mut Child,
-    log: &Path,
-    what: &str,
-    mut condition: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let output = || std::fs::read_to_string(log).unwrap_or_default();
-    loop {
-        if let Some(status) = inspection.try_wait().unwrap() {
-            panic!(
-                "the inspection exited ({status}) while waiting for {what}:\n{}",
-                output()
-            );
-        }
-        if let Some(value) = condition() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}:\n{}",
-            output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Ctrl-C, as a terminal sends it to the whole process group; returns once the inspection has stopped.
-fn interrupt(inspection: &mut Child) {
-    Command::new("kill")
-        .args(["-s", "INT", "--", &format!("-{}", inspection.id())])
-        .status()
-        .unwrap();
-    let stopped = Instant::now();
-    while inspection.try_wait().unwrap().is_none() {
-        assert!(
-            stopped.elapsed() < Duration::from_secs(30),
-            "Ctrl-C stops it"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
     let scratch = tempfile::tempdir().unwrap();
-    let results = scratch.path().join("results.jsonl");
     let (camera_port, serve_port) = (common::free_port(), common::free_port());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/inspect-rtsp.sh");
-    let log_path = scratch.path().join("inspect.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut inspection = Reaped(
-        common::with_built_plugin(script, scratch.path())
-            .args([
-                format!("rtsp://127.0.0.1:{camera_port}/nfbmr").as_ref(),
-                models().first.as_os_str(),
-            ])
-            .env("DEVICE", "cpu")
-            .env("SINK", "fakesink")
-            .env("RESULTS", &results)
-            .env("SERVE_PORT", serve_port.to_string())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            // Its own process group, which Ctrl-C signals as a whole.
-            .process_group(0)
-            .spawn()
-            .unwrap(),
-    );
+    let mut inspection = Inspection::start(scratch.path(), camera_port, Some(serve_port));
 
     // Unreachable at start-up: an outage, said as a warning, and the pipeline waits for the camera.
-    wait_for(&mut inspection, &log_path, "the start-up outage", || {
-        (outages(&results, "start") == 1).then_some(())
+    inspection.wait_for("the start-up outage", |results| {
+        (outages(results, "start") == 1).then_some(())
     });
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(log.contains("Camera unavailable"), "{log}");
+    let output = inspection.output();
+    assert!(output.contains("Camera unavailable"), "{output}");
 
     let mut recoveries = Vec::new();
     for restart in 0..=RESTARTS {
         let started = now();
-        let mut camera = start_camera(camera_port);
-        let scored = wait_for(&mut inspection, &log_path, "frames after a restart", || {
-            first_frame_after_outage(&results, restart + 1, started)
+        let ended = outages(&inspection.results, "end");
+        let mut camera = start_camera(camera_port, None);
+        let scored = inspection.wait_for("frames after a restart", |results| {
+            first_frame_after_outage(results, ended + 1, started)
         });
-        assert_eq!(outages(&results, "end"), restart + 1);
         if restart > 0 {
             recoveries.push(scored - started);
         }
@@ -206,20 +245,28 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
                 info.width(),
                 info.height()
             );
-            interrupt(&mut inspection);
+            inspection.interrupt();
             camera.kill().unwrap();
             camera.wait().unwrap();
             break;
         }
         camera.kill().unwrap();
         camera.wait().unwrap();
-        wait_for(&mut inspection, &log_path, "the outage", || {
-            (outages(&results, "start") == restart + 2).then_some(())
+        inspection.wait_for("the outage", |results| {
+            (outages(results, "start") > outages(results, "end")).then_some(())
         });
     }
 
-    assert_eq!(outages(&results, "start"), RESTARTS + 1);
-    assert_eq!(outages(&results, "end"), RESTARTS + 1);
+    // Every drop is an outage, and every outage ended. A connection the camera closes as it starts (which
+    // gst-rtsp-server does now and then) is one more.
+    let (started, ended) = (
+        outages(&inspection.results, "start"),
+        outages(&inspection.results, "end"),
+    );
+    assert!(
+        started > RESTARTS && started == ended,
+        "{started} outages started, {ended} ended"
+    );
 
     recoveries.sort_by(f64::total_cmp);
     let (median, worst) = (recoveries[RESTARTS / 2], recoveries[RESTARTS - 1]);
@@ -227,4 +274,31 @@ fn a_camera_restarted_ten_times_is_inspected_again_after_each_restart() {
         "recovery after an RTSP restart: median {median:.2} s, worst {worst:.2} s of {RESTARTS}"
     );
     assert!(worst < RECOVERY_BOUND.as_secs_f64(), "{recoveries:?}");
+}
+
+/// rtspsrc ends its stream when a camera says goodbye (RTCP BYE, as gst-rtsp-server sends at the end of its
+/// stream) or when the connection closes and cannot be opened again at once: for a station, a drop.
+#[test]
+fn a_camera_that_ends_its_stream_is_a_drop_not_the_end_of_the_inspection() {
+    let scratch = tempfile::tempdir().unwrap();
+    let camera_port = common::free_port();
+    // Two seconds of pictures, then the end of its stream.
+    let mut camera = start_camera(camera_port, Some(30));
+    let mut inspection = Inspection::start(scratch.path(), camera_port, None);
+    inspection.wait_for("frames of the camera", |results| {
+        first_frame_after(results, 0.0)
+    });
+    inspection.wait_for("the outage at its end of stream", |results| {
+        (outages(results, "start") == 1).then_some(())
+    });
+
+    // A stream that ended stays ended on that server: the camera restarts.
+    camera.kill().unwrap();
+    camera.wait().unwrap();
+    let restarted = now();
+    let _camera = start_camera(camera_port, None);
+    inspection.wait_for("frames after the restart", |results| {
+        first_frame_after(results, restarted)
+    });
+    inspection.interrupt();
 }

@@ -12,7 +12,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_nfbmr-rtsp-serve");
 #[test]
 fn an_rtsp_client_decodes_the_served_stream() {
     gst::init().unwrap();
-    let camera = common::camera_launch("smpte", 96, 64);
+    let camera = common::camera_launch("smpte", 96, 64, None);
     let (mut server, address) = common::serve(Path::new(SERVER), 0, &camera);
     assert!(address.starts_with("rtsp://127.0.0.1:") && address.ends_with("/nfbmr"));
     for (info, _) in common::client_frames(&address, 5) {

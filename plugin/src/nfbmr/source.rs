@@ -44,6 +44,11 @@ impl SourceWatch {
         self.source.name()
     }
 
+    /// Whether the source takes the camera's end of stream as a drop, rather than passing it on as the end.
+    pub fn restarts_on_eos(&self) -> bool {
+        self.source.property::<bool>("restart-on-eos")
+    }
+
     /// Whether the source fills outages with a picture of its own (its dummy, or its fallback URI).
     pub fn substitutes_pictures(&self) -> bool {
         self.source.property::<bool>("enable-dummy")

@@ -8,10 +8,13 @@ use std::process::{Child, Command, Stdio};
 
 use gst::prelude::*;
 
-/// A camera: a live test pattern in H.264, `width`×`height` at 15 frames/s.
-pub fn camera_launch(pattern: &str, width: u32, height: u32) -> String {
+/// A camera: a live test pattern in H.264, `width`×`height` at 15 frames/s, which ends its stream after
+/// `frames` when given.
+pub fn camera_launch(pattern: &str, width: u32, height: u32, frames: Option<u32>) -> String {
+    let frames = frames.map_or(-1, i64::from);
     format!(
-        "( videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},framerate=15/1 \
+        "( videotestsrc is-live=true num-buffers={frames} pattern={pattern} \
+         ! video/x-raw,width={width},height={height},framerate=15/1 \
          ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=15 ! rtph264pay name=pay0 pt=96 )"
     )
 }

@@ -49,6 +49,14 @@ impl Nfbmr {
             }
         });
         gst::info!(CAT, imp = self, "Following the status of {}", watch.name());
+        if !watch.restarts_on_eos() {
+            gst::warning!(
+                CAT,
+                imp = self,
+                "{} has restart-on-eos=false: a camera that ends its stream ends the pipeline",
+                watch.name()
+            );
+        }
         Some(watch)
     }
 
